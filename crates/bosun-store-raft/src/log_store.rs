@@ -1,0 +1,335 @@
+//! The raft log and vote, persisted in a redb database (`raft.redb` in the data dir).
+//!
+//! Every append, truncate, purge and vote is one redb transaction committed with
+//! `Durability::Immediate` (fsync) before openraft is told it is done, so an acknowledged write is
+//! on disk on a quorum. The committed log id is saved without fsync: it only speeds up restarts
+//! (openraft re-applies up to it) and is never needed for safety.
+//!
+//! The database also records which cluster and member the data dir belongs to; opening it for
+//! another refuses to start.
+
+// openraft fixes the error type of storage methods (`StorageError`, 200+ bytes); boxing it here
+// would only move the allocation.
+#![allow(clippy::result_large_err)]
+
+use crate::types::{Entry, LogId, NodeId, StorageError, TypeConfig, Vote};
+use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{ErrorSubject, ErrorVerb, OptionalSend, StorageIOError};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Serialize, de::DeserializeOwned};
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("logs");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+const KEY_VOTE: &str = "vote";
+const KEY_COMMITTED: &str = "committed";
+const KEY_PURGED: &str = "last_purged";
+const KEY_IDENTITY: &str = "identity";
+
+/// Why a log store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{path}: cannot open the raft log (corrupt, truncated or unreadable): {source}")]
+    Corrupt { path: PathBuf, source: redb::Error },
+    #[error(
+        "{path}: this data dir belongs to cluster {found_cluster:?} member {found_member}, \
+         not cluster {cluster:?} member {member}; refusing to start"
+    )]
+    WrongCluster {
+        path: PathBuf,
+        found_cluster: String,
+        found_member: NodeId,
+        cluster: String,
+        member: NodeId,
+    },
+}
+
+/// The redb-backed log store. Cheap to clone; clones share the database.
+#[derive(Clone)]
+pub struct LogStore {
+    db: Arc<Database>,
+}
+
+impl Debug for LogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore").finish_non_exhaustive()
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_stdvec(value)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
+    postcard::from_bytes(bytes)
+}
+
+fn io_err(
+    subject: ErrorSubject<NodeId>,
+    verb: ErrorVerb,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> StorageError {
+    StorageIOError::new(subject, verb, openraft::AnyError::new(&e)).into()
+}
+
+impl LogStore {
+    /// Open (or create) `dir/raft.redb` for `cluster` member `member`.
+    pub fn open(
+        dir: &Path,
+        cluster: &str,
+        member: NodeId,
+        cache_bytes: usize,
+    ) -> Result<Self, OpenError> {
+        let path = dir.join("raft.redb");
+        let corrupt = |source: redb::Error| OpenError::Corrupt {
+            path: path.clone(),
+            source,
+        };
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(&path)
+            .map_err(|e| corrupt(e.into()))?;
+        let store = Self { db: Arc::new(db) };
+        let found: Option<(String, NodeId)> = store.read_meta(KEY_IDENTITY).map_err(|e| {
+            corrupt(redb::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                e.to_string(),
+            )))
+        })?;
+        match found {
+            Some((found_cluster, found_member))
+                if found_cluster != cluster || found_member != member =>
+            {
+                return Err(OpenError::WrongCluster {
+                    path,
+                    found_cluster,
+                    found_member,
+                    cluster: cluster.to_string(),
+                    member,
+                });
+            }
+            Some(_) => {}
+            None => store
+                .write_meta(
+                    KEY_IDENTITY,
+                    &(cluster.to_string(), member),
+                    Durability::Immediate,
+                )
+                .map_err(|e| corrupt(redb::Error::Io(std::io::Error::other(e.to_string()))))?,
+        }
+        Ok(store)
+    }
+
+    fn read_meta<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StorageError> {
+        let read = |e: redb::Error| io_err(ErrorSubject::Store, ErrorVerb::Read, e);
+        let txn = self.db.begin_read().map_err(|e| read(e.into()))?;
+        let table = match txn.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(read(e.into())),
+        };
+        let Some(raw) = table.get(key).map_err(|e| read(e.into()))? else {
+            return Ok(None);
+        };
+        decode(raw.value())
+            .map(Some)
+            .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))
+    }
+
+    fn write_meta<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        durability: Durability,
+    ) -> Result<(), StorageError> {
+        write_meta(&self.db, key, value, durability)
+    }
+
+    /// Run a blocking write off the async runtime's worker threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?
+    }
+
+    fn last_entry_log_id(&self) -> Result<Option<LogId>, StorageError> {
+        let read = |e: redb::Error| io_err(ErrorSubject::Logs, ErrorVerb::Read, e);
+        let txn = self.db.begin_read().map_err(|e| read(e.into()))?;
+        let table = match txn.open_table(LOGS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(read(e.into())),
+        };
+        let Some((_, raw)) = table.last().map_err(|e| read(e.into()))? else {
+            return Ok(None);
+        };
+        let entry: Entry =
+            decode(raw.value()).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+        Ok(Some(entry.log_id))
+    }
+}
+
+fn write_meta<T: Serialize>(
+    db: &Database,
+    key: &str,
+    value: &T,
+    durability: Durability,
+) -> Result<(), StorageError> {
+    let write = |e: redb::Error| io_err(ErrorSubject::Store, ErrorVerb::Write, e);
+    let bytes = encode(value).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
+    let mut txn = db.begin_write().map_err(|e| write(e.into()))?;
+    txn.set_durability(durability)
+        .map_err(|e| write(e.into()))?;
+    {
+        let mut table = txn.open_table(META).map_err(|e| write(e.into()))?;
+        table
+            .insert(key, bytes.as_slice())
+            .map_err(|e| write(e.into()))?;
+    }
+    txn.commit().map_err(|e| write(e.into()))
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let read = |e: redb::Error| io_err(ErrorSubject::Logs, ErrorVerb::Read, e);
+        let txn = self.db.begin_read().map_err(|e| read(e.into()))?;
+        let table = match txn.open_table(LOGS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(read(e.into())),
+        };
+        let bounds: (Bound<u64>, Bound<u64>) =
+            (range.start_bound().cloned(), range.end_bound().cloned());
+        let mut entries = Vec::new();
+        for item in table.range::<u64>(bounds).map_err(|e| read(e.into()))? {
+            let (_, raw) = item.map_err(|e| read(e.into()))?;
+            entries.push(
+                decode(raw.value()).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?,
+            );
+        }
+        Ok(entries)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let last_purged_log_id: Option<LogId> = self.read_meta(KEY_PURGED)?;
+        let last_log_id = self.last_entry_log_id()?.or(last_purged_log_id);
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        let vote = *vote;
+        self.blocking(move |db| write_meta(db, KEY_VOTE, &vote, Durability::Immediate))
+            .await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        self.read_meta(KEY_VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        self.write_meta(KEY_COMMITTED, &committed, Durability::None)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.read_meta::<Option<LogId>>(KEY_COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut encoded = Vec::new();
+        for entry in entries {
+            let bytes =
+                encode(&entry).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+            encoded.push((entry.log_id.index, bytes));
+        }
+        let result = self
+            .blocking(move |db| {
+                let write = |e: redb::Error| io_err(ErrorSubject::Logs, ErrorVerb::Write, e);
+                let txn = db.begin_write().map_err(|e| write(e.into()))?;
+                {
+                    let mut table = txn.open_table(LOGS).map_err(|e| write(e.into()))?;
+                    for (index, bytes) in &encoded {
+                        table
+                            .insert(*index, bytes.as_slice())
+                            .map_err(|e| write(e.into()))?;
+                    }
+                }
+                txn.commit().map_err(|e| write(e.into()))
+            })
+            .await;
+        match result {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+                Err(e)
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.blocking(move |db| {
+            let write = |e: redb::Error| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e);
+            let txn = db.begin_write().map_err(|e| write(e.into()))?;
+            {
+                let mut table = txn.open_table(LOGS).map_err(|e| write(e.into()))?;
+                table
+                    .retain_in(log_id.index.., |_, _| false)
+                    .map_err(|e| write(e.into()))?;
+            }
+            txn.commit().map_err(|e| write(e.into()))
+        })
+        .await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let purged =
+            encode(&Some(log_id)).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+        self.blocking(move |db| {
+            let write = |e: redb::Error| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e);
+            let txn = db.begin_write().map_err(|e| write(e.into()))?;
+            {
+                let mut meta = txn.open_table(META).map_err(|e| write(e.into()))?;
+                meta.insert(KEY_PURGED, purged.as_slice())
+                    .map_err(|e| write(e.into()))?;
+                let mut table = txn.open_table(LOGS).map_err(|e| write(e.into()))?;
+                table
+                    .retain_in(..=log_id.index, |_, _| false)
+                    .map_err(|e| write(e.into()))?;
+            }
+            txn.commit().map_err(|e| write(e.into()))
+        })
+        .await
+    }
+}

@@ -1,0 +1,299 @@
+//! The snapshot file: the whole state machine at one log position, checksummed.
+//!
+//! Layout: the magic `BOSUNSNAP1`, then length-prefixed postcard records (a [`Header`], then one
+//! record per key with its retained versions), then a CRC-32 of everything before it. Files are
+//! written to a temporary name, fsynced and renamed, so a crash never leaves a half snapshot
+//! under a real name; a file whose checksum does not match is refused with its path.
+
+use crate::types::{RequestId, RequestResult, SnapshotMeta};
+use bosun_store::{Mvcc, Revision, Version};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8] = b"BOSUNSNAP1";
+/// Records larger than this are corruption, not data (values are at most 1.5 MiB).
+const MAX_RECORD: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: corrupt snapshot: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+/// What precedes the keys in a snapshot file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Header {
+    pub meta: SnapshotMeta,
+    pub revision: Revision,
+    pub compact_revision: Revision,
+    pub keys: u64,
+    /// The recently applied request ids and their answers (see [`crate::types::RequestId`]).
+    pub dedup: Vec<(RequestId, RequestResult)>,
+}
+
+/// A snapshot read back from disk.
+#[derive(Debug)]
+pub struct Loaded {
+    pub header: Header,
+    pub state: Mvcc,
+}
+
+/// The canonical file name of a snapshot: ordered by log index.
+pub fn file_name(meta: &SnapshotMeta) -> String {
+    let index = meta.last_log_id.map_or(0, |l| l.index);
+    format!("snap-{index:020}-{}.bin", meta.snapshot_id)
+}
+
+/// The newest snapshot file in `dir`, if any.
+pub fn latest(dir: &Path) -> Result<Option<PathBuf>, SnapshotError> {
+    let io = |source| SnapshotError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut best: Option<PathBuf> = None;
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let is_snapshot = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("snap-") && n.ends_with(".bin"));
+        if is_snapshot
+            && best
+                .as_ref()
+                .is_none_or(|b| path.file_name() > b.file_name())
+        {
+            best = Some(path);
+        }
+    }
+    Ok(best)
+}
+
+/// Remove every snapshot file in `dir` except `keep`, and leftover temporary files.
+pub fn remove_others(dir: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if path != keep && (name.starts_with("snap-") || name.ends_with(".tmp")) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+struct CrcWriter<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for CrcWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn write_record<W: Write, T: Serialize>(w: &mut W, value: &T) -> std::io::Result<()> {
+    let bytes = postcard::to_stdvec(value).map_err(std::io::Error::other)?;
+    let len = u32::try_from(bytes.len()).map_err(std::io::Error::other)?;
+    w.write_all(&len.to_le_bytes())?;
+    w.write_all(&bytes)
+}
+
+/// Write a snapshot into `dir` under its canonical name; returns the path.
+pub fn write(dir: &Path, header: &Header, state: &Mvcc) -> Result<PathBuf, SnapshotError> {
+    let final_path = dir.join(file_name(&header.meta));
+    let tmp = dir.join(format!("{}.tmp", header.meta.snapshot_id));
+    let io = |source| SnapshotError::Io {
+        path: tmp.clone(),
+        source,
+    };
+    let file = File::create(&tmp).map_err(io)?;
+    let mut w = CrcWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        crc: crc32fast::Hasher::new(),
+    };
+    w.write_all(MAGIC).map_err(io)?;
+    write_record(&mut w, header).map_err(io)?;
+    for (key, versions) in state.entries() {
+        write_record(&mut w, &(key, versions)).map_err(io)?;
+    }
+    let crc = w.crc.clone().finalize();
+    let mut inner = w.inner;
+    inner.write_all(&crc.to_le_bytes()).map_err(io)?;
+    let file = inner.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&tmp, &final_path).map_err(io)?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(final_path)
+}
+
+struct CrcReader<R> {
+    inner: R,
+    crc: crc32fast::Hasher,
+}
+
+impl<R: Read> Read for CrcReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn read_record<R: Read, T: DeserializeOwned>(r: &mut R, path: &Path) -> Result<T, SnapshotError> {
+    let corrupt = |reason: String| SnapshotError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len)
+        .map_err(|e| corrupt(format!("truncated record header: {e}")))?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_RECORD {
+        return Err(corrupt(format!("record of {len} bytes")));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf)
+        .map_err(|e| corrupt(format!("truncated record: {e}")))?;
+    postcard::from_bytes(&buf).map_err(|e| corrupt(format!("undecodable record: {e}")))
+}
+
+/// Read only the header of a snapshot file (no checksum check).
+pub fn read_header(path: &Path) -> Result<Header, SnapshotError> {
+    let io = |source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut r = BufReader::new(File::open(path).map_err(io)?);
+    let mut magic = [0u8; MAGIC.len()];
+    r.read_exact(&mut magic).map_err(io)?;
+    if magic != MAGIC {
+        return Err(SnapshotError::Corrupt {
+            path: path.to_path_buf(),
+            reason: "bad magic".into(),
+        });
+    }
+    read_record(&mut r, path)
+}
+
+/// Read and verify a whole snapshot file.
+pub fn read(path: &Path) -> Result<Loaded, SnapshotError> {
+    let corrupt = |reason: String| SnapshotError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = File::open(path).map_err(|source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut r = CrcReader {
+        inner: BufReader::with_capacity(1 << 20, file),
+        crc: crc32fast::Hasher::new(),
+    };
+    let mut magic = [0u8; MAGIC.len()];
+    r.read_exact(&mut magic)
+        .map_err(|e| corrupt(format!("truncated: {e}")))?;
+    if magic != MAGIC {
+        return Err(corrupt("bad magic".into()));
+    }
+    let header: Header = read_record(&mut r, path)?;
+    let mut entries = Vec::with_capacity(header.keys.min(1 << 20) as usize);
+    for _ in 0..header.keys {
+        let (key, versions): (Bytes, Vec<Version>) = read_record(&mut r, path)?;
+        entries.push((key, versions));
+    }
+    let computed = r.crc.clone().finalize();
+    let mut stored = [0u8; 4];
+    r.inner
+        .read_exact(&mut stored)
+        .map_err(|e| corrupt(format!("missing checksum: {e}")))?;
+    if u32::from_le_bytes(stored) != computed {
+        return Err(corrupt("checksum mismatch".into()));
+    }
+    let mut rest = [0u8; 1];
+    if r.inner
+        .read(&mut rest)
+        .map_err(|e| corrupt(e.to_string()))?
+        != 0
+    {
+        return Err(corrupt("trailing bytes after the checksum".into()));
+    }
+    let state = Mvcc::from_parts(header.revision, header.compact_revision, entries);
+    Ok(Loaded { header, state })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bosun_store::{Op, Txn};
+
+    fn sample() -> (Header, Mvcc) {
+        let mut m = Mvcc::new();
+        for i in 0..50 {
+            m.apply(&Txn::new().and_then([Op::put(format!("/k/{i}"), format!("v{i}"))]))
+                .expect("apply");
+        }
+        let header = Header {
+            meta: SnapshotMeta {
+                snapshot_id: "t-1".into(),
+                ..Default::default()
+            },
+            revision: m.revision(),
+            compact_revision: m.compact_revision(),
+            keys: m.entries().count() as u64,
+            dedup: vec![],
+        };
+        (header, m)
+    }
+
+    #[test]
+    fn a_written_snapshot_reads_back_identically() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (header, state) = sample();
+        let path = write(dir.path(), &header, &state).expect("write");
+        let loaded = read(&path).expect("read");
+        assert_eq!(loaded.state, state);
+        assert_eq!(latest(dir.path()).expect("latest"), Some(path));
+    }
+
+    #[test]
+    fn a_flipped_byte_or_a_truncation_is_refused_naming_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (header, state) = sample();
+        let path = write(dir.path(), &header, &state).expect("write");
+        let mut bytes = std::fs::read(&path).expect("read file");
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x40;
+        std::fs::write(&path, &bytes).expect("write file");
+        let err = read(&path).expect_err("corrupt snapshot must be refused");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+
+        bytes[mid] ^= 0x40;
+        std::fs::write(&path, &bytes[..bytes.len() - 10]).expect("write file");
+        let err = read(&path).expect_err("truncated snapshot must be refused");
+        assert!(err.to_string().contains("snap-"), "{err}");
+    }
+}

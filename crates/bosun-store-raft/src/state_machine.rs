@@ -1,0 +1,265 @@
+//! The raft state machine: committed proposals applied to a [`LocalStore`], which serves reads
+//! and watches on this member.
+//!
+//! The state lives in memory and is persisted as snapshots (see [`crate::snapshot`]); on start the
+//! newest snapshot is loaded and openraft re-applies the log after it, up to the saved committed
+//! index. Request ids seen recently are remembered with their answers, so a request retried after
+//! a leader change is applied once.
+
+use crate::snapshot::{self, Header, SnapshotError};
+use crate::types::{
+    Applied, Command, Entry, LogId, ProposalResult, RequestId, RequestResult, Snapshot,
+    SnapshotFile, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
+use bosun_store::{LocalStore, Mvcc};
+use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, StorageIOError};
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+
+/// How many request ids (with their answers) the state machine remembers for deduplication.
+pub const DEDUP_CAPACITY: usize = 32 * 1024;
+
+/// Recent request ids and their answers, evicted oldest first. Deterministic: every member
+/// applies the same entries and so holds the same table.
+#[derive(Debug, Default, Clone)]
+struct Dedup {
+    answers: HashMap<RequestId, RequestResult>,
+    order: VecDeque<RequestId>,
+}
+
+impl Dedup {
+    fn get(&self, id: &RequestId) -> Option<&RequestResult> {
+        self.answers.get(id)
+    }
+    fn insert(&mut self, id: RequestId, answer: RequestResult) {
+        if self.answers.insert(id, answer).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > DEDUP_CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.answers.remove(&old);
+            }
+        }
+    }
+    fn to_vec(&self) -> Vec<(RequestId, RequestResult)> {
+        self.order
+            .iter()
+            .filter_map(|id| self.answers.get(id).map(|a| (*id, a.clone())))
+            .collect()
+    }
+    fn from_vec(items: Vec<(RequestId, RequestResult)>) -> Self {
+        let mut d = Dedup::default();
+        for (id, answer) in items {
+            d.insert(id, answer);
+        }
+        d
+    }
+}
+
+/// The state machine openraft drives.
+#[derive(Debug)]
+pub struct StateMachine {
+    local: LocalStore,
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    dedup: Dedup,
+    dir: PathBuf,
+}
+
+fn sm_err(verb: ErrorVerb, e: impl std::error::Error + Send + Sync + 'static) -> StorageError {
+    StorageIOError::new(
+        ErrorSubject::StateMachine,
+        verb,
+        openraft::AnyError::new(&e),
+    )
+    .into()
+}
+
+impl StateMachine {
+    /// Open the state machine from the newest snapshot in `dir` (created if missing). A snapshot
+    /// that fails its checksum is an error naming the file: the member must not start.
+    pub fn open(dir: PathBuf, local: LocalStore) -> Result<Self, SnapshotError> {
+        std::fs::create_dir_all(&dir).map_err(|source| SnapshotError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut sm = Self {
+            local,
+            last_applied: None,
+            membership: StoredMembership::default(),
+            dedup: Dedup::default(),
+            dir: dir.clone(),
+        };
+        if let Some(path) = snapshot::latest(&dir)? {
+            let loaded = snapshot::read(&path)?;
+            sm.restore(loaded);
+            snapshot::remove_others(&dir, &path);
+        }
+        Ok(sm)
+    }
+
+    fn restore(&mut self, loaded: snapshot::Loaded) {
+        self.last_applied = loaded.header.meta.last_log_id;
+        self.membership = loaded.header.meta.last_membership.clone();
+        self.dedup = Dedup::from_vec(loaded.header.dedup);
+        self.local.replace(loaded.state);
+    }
+
+    fn apply_command(&mut self, id: RequestId, command: &Command) -> RequestResult {
+        if let Some(answer) = self.dedup.get(&id) {
+            return answer.clone();
+        }
+        let answer = match command {
+            Command::Txn(txn) => self.local.apply(txn).map(Applied::Txn),
+            Command::Compact(rev) => self.local.compact(*rev).map(|()| Applied::Compacted),
+        };
+        self.dedup.insert(id, answer.clone());
+        answer
+    }
+}
+
+/// Builds a snapshot from a copy of the state taken when openraft asked for the builder.
+#[derive(Debug)]
+pub struct SnapshotBuilder {
+    state: Mvcc,
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    dedup: Vec<(RequestId, RequestResult)>,
+    dir: PathBuf,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let snapshot_id = format!(
+            "{}-{}-{:08x}",
+            self.last_applied.map_or(0, |l| l.leader_id.term),
+            self.last_applied.map_or(0, |l| l.index),
+            rand::random::<u32>()
+        );
+        let meta = SnapshotMeta {
+            last_log_id: self.last_applied,
+            last_membership: self.membership.clone(),
+            snapshot_id,
+        };
+        let header = Header {
+            meta: meta.clone(),
+            revision: self.state.revision(),
+            compact_revision: self.state.compact_revision(),
+            keys: self.state.entries().count() as u64,
+            dedup: std::mem::take(&mut self.dedup),
+        };
+        let state = std::mem::take(&mut self.state);
+        let dir = self.dir.clone();
+        let path = tokio::task::spawn_blocking(move || {
+            let path = snapshot::write(&dir, &header, &state)?;
+            snapshot::remove_others(&dir, &path);
+            Ok::<_, SnapshotError>(path)
+        })
+        .await
+        .map_err(|e| sm_err(ErrorVerb::Write, e))?
+        .map_err(|e| {
+            StorageIOError::write_snapshot(Some(meta.signature()), openraft::AnyError::new(&e))
+        })?;
+        tracing::info!(path = %path.display(), "snapshot written");
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(SnapshotFile { path }),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.last_applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ProposalResult>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut out = Vec::new();
+        for entry in entries {
+            self.last_applied = Some(entry.log_id);
+            let result = match &entry.payload {
+                EntryPayload::Blank => ProposalResult::default(),
+                EntryPayload::Normal(proposal) => ProposalResult {
+                    results: proposal
+                        .requests
+                        .iter()
+                        .map(|(id, cmd)| self.apply_command(*id, cmd))
+                        .collect(),
+                },
+                EntryPayload::Membership(m) => {
+                    self.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                    ProposalResult::default()
+                }
+            };
+            out.push(result);
+        }
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder {
+            state: self.local.state(),
+            last_applied: self.last_applied,
+            membership: self.membership.clone(),
+            dedup: self.dedup.to_vec(),
+            dir: self.dir.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotFile>, StorageError> {
+        Ok(Box::new(SnapshotFile {
+            path: self
+                .dir
+                .join(format!("recv-{:016x}.tmp", rand::random::<u64>())),
+        }))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<SnapshotFile>,
+    ) -> Result<(), StorageError> {
+        let path = snapshot.path.clone();
+        let dir = self.dir.clone();
+        let canonical = dir.join(snapshot::file_name(meta));
+        let loaded = tokio::task::spawn_blocking(move || {
+            let loaded = snapshot::read(&path)?;
+            std::fs::rename(&path, &canonical).map_err(|source| SnapshotError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            snapshot::remove_others(&dir, &canonical);
+            Ok::<_, SnapshotError>(loaded)
+        })
+        .await
+        .map_err(|e| sm_err(ErrorVerb::Read, e))?
+        .map_err(|e| {
+            StorageIOError::read_snapshot(Some(meta.signature()), openraft::AnyError::new(&e))
+        })?;
+        tracing::info!(snapshot = %meta.snapshot_id, revision = loaded.header.revision, "snapshot installed");
+        self.restore(loaded);
+        // The meta openraft gives is authoritative for the log position.
+        self.last_applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let read = |e: SnapshotError| sm_err(ErrorVerb::Read, e);
+        let Some(path) = snapshot::latest(&self.dir).map_err(read)? else {
+            return Ok(None);
+        };
+        let header = snapshot::read_header(&path).map_err(read)?;
+        Ok(Some(Snapshot {
+            meta: header.meta,
+            snapshot: Box::new(SnapshotFile { path }),
+        }))
+    }
+}
