@@ -72,3 +72,75 @@ async fn a_member_restarted_with_its_data_dir_keeps_its_data() {
     assert_eq!(got.kvs.len(), 40);
     m.shutdown().await;
 }
+
+/// A tmpfs of a given size, unmounted on drop.
+struct SmallDisk {
+    path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).expect("mkdir");
+        Self::run(&["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", &path.display().to_string()]);
+        Self { path, _dir: dir }
+    }
+    fn grow(&self, size: &str) {
+        Self::run(&["-o", &format!("remount,size={size}"), &self.path.display().to_string()]);
+    }
+    fn run(args: &[&str]) {
+        let out = std::process::Command::new("mount")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("this test needs mount(8) and root to make a small tmpfs: {e}"));
+        assert!(out.status.success(), "mount {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.path).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_writes_and_loses_no_acknowledged_write() {
+    let disk = SmallDisk::mount("6m");
+    let mut cfg = config(&disk.path, "c1");
+    cfg.snapshot_every = 1_000_000;
+    let m = RaftStore::start(cfg.clone()).await.expect("start");
+    m.wait_for_leader(std::time::Duration::from_secs(10)).await.expect("leader");
+    let value = bytes::Bytes::from(vec![b'x'; 8 * 1024]);
+    let mut acked = Vec::new();
+    let mut failure = None;
+    for i in 0..10_000 {
+        let key = format!("/full/{i:05}");
+        match m.put(key.clone().into(), value.clone()).await {
+            Ok(_) => acked.push(key),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let failure = failure.expect("a 6 MiB disk fills up before 80 MB are written");
+    assert!(!acked.is_empty());
+    eprintln!("disk full after {} writes: {failure}", acked.len());
+    // Further writes fail too, rather than pretend.
+    assert!(m.put("/full/more".into(), "x".into()).await.is_err());
+    m.shutdown().await;
+
+    // With room again, the member restarts and has every acknowledged write.
+    disk.grow("256m");
+    let m = RaftStore::start(cfg).await.expect("restart after the disk was grown");
+    m.wait_for_leader(std::time::Duration::from_secs(10)).await.expect("leader");
+    let got = m.range(bosun_store::RangeRequest::prefix("/full/")).await.expect("range");
+    let keys: Vec<String> = got.kvs.iter().map(|kv| String::from_utf8_lossy(&kv.key).into_owned()).collect();
+    for key in &acked {
+        assert!(keys.contains(key), "acknowledged write {key} lost");
+    }
+    m.put("/full/after".into(), "x".into()).await.expect("writes work again");
+    m.shutdown().await;
+}
