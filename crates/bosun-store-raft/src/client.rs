@@ -2,8 +2,11 @@
 //! ranges), for benchmarks and tools. Requests go to the members in turn; members forward writes
 //! to the leader themselves.
 
+use crate::member::AdminRequest;
 use crate::network::{TransportError, http_client, post};
+use crate::types::NodeId;
 use bosun_store::{Error, RangeRequest, RangeResponse, Result, Txn, TxnResponse};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -59,4 +62,50 @@ impl RaftClient {
 
 fn unavailable(e: TransportError) -> Error {
     Error::Unavailable(e.to_string())
+}
+
+/// Membership changes of a running group, sent to any member (it forwards them to the leader).
+#[derive(Clone, Debug)]
+pub struct RaftAdmin {
+    http: reqwest::Client,
+    cluster: Arc<str>,
+    member: String,
+}
+
+impl RaftAdmin {
+    pub fn new(cluster: &str, member: &str) -> Self {
+        Self {
+            http: http_client(None),
+            cluster: Arc::from(cluster),
+            member: member.to_string(),
+        }
+    }
+
+    async fn send(&self, req: AdminRequest) -> Result<()> {
+        let url = format!("http://{}/admin/membership", self.member);
+        post::<_, Result<()>>(
+            &self.http,
+            &self.cluster,
+            &url,
+            &req,
+            Duration::from_secs(120),
+        )
+        .await
+        .unwrap_or_else(|e| Err(unavailable(e)))
+    }
+
+    /// Add a learner and wait until it has caught up.
+    pub async fn add_learner(&self, id: NodeId, addr: String) -> Result<()> {
+        self.send(AdminRequest::AddLearner { id, addr }).await
+    }
+
+    /// Make exactly these members the voters.
+    pub async fn change_voters(&self, voters: BTreeSet<NodeId>) -> Result<()> {
+        self.send(AdminRequest::ChangeVoters { voters }).await
+    }
+
+    /// Remove members from the group.
+    pub async fn remove_members(&self, ids: BTreeSet<NodeId>) -> Result<()> {
+        self.send(AdminRequest::Remove { ids }).await
+    }
 }

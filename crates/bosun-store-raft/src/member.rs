@@ -43,6 +43,8 @@ pub struct RaftConfig {
     /// The initial voters, this member included (`id -> host:port`). The member with the lowest
     /// id initializes the group on first start; empty means a group of this member alone.
     pub initial_members: BTreeMap<NodeId, String>,
+    /// Start without forming a group: wait to be added to a running one (as a learner).
+    pub join: bool,
     pub heartbeat: Duration,
     pub election_timeout: (Duration, Duration),
     /// Take a snapshot after this many log entries.
@@ -70,6 +72,7 @@ impl RaftConfig {
             listen,
             advertise: None,
             initial_members: BTreeMap::new(),
+            join: false,
             heartbeat: Duration::from_millis(100),
             election_timeout: (Duration::from_millis(400), Duration::from_millis(800)),
             snapshot_every: 10_000,
@@ -256,13 +259,20 @@ impl RaftStore {
         {
             return Ok(());
         }
+        if self.inner.config.join {
+            // It waits to be added to a running group.
+            return Ok(());
+        }
         let mut members = self.inner.config.initial_members.clone();
         if members.is_empty() {
             members.insert(self.inner.id, self.advertised_addr());
         }
         if !members.contains_key(&self.inner.id) {
-            // A member that joins later as a learner: it waits to be added.
-            return Ok(());
+            return Err(StartError::Config(format!(
+                "the initial members {:?} do not include this member ({}); use join to add a member to a running group",
+                members.keys().collect::<Vec<_>>(),
+                self.inner.id
+            )));
         }
         if members.keys().next() != Some(&self.inner.id) {
             return Ok(());
@@ -605,11 +615,11 @@ impl RaftStore {
         self.on_leader(AdminRequest::Remove { ids }).await
     }
 
-    async fn on_leader(&self, req: AdminRequest) -> Result<()> {
+    pub(crate) async fn on_leader(&self, req: AdminRequest) -> Result<()> {
         match self.leader() {
             Some((leader, _)) if leader == self.inner.id => self.admin_local(req).await,
             Some((_, addr)) => {
-                let url = format!("http://{addr}/admin/membership");
+                let url = format!("http://{addr}/admin/membership-local");
                 post::<_, Result<()>>(
                     &self.inner.http,
                     &self.inner.cluster,

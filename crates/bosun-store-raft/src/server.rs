@@ -49,6 +49,7 @@ pub fn router(store: RaftStore) -> Router {
         .route("/kv/txn", post(txn))
         .route("/kv/range", post(range))
         .route("/admin/membership", post(admin))
+        .route("/admin/membership-local", post(admin_local))
         .layer(middleware::from_fn_with_state(store.clone(), check_cluster))
         .layer(DefaultBodyLimit::max(256 * 1024 * 1024));
     Router::new()
@@ -215,7 +216,17 @@ async fn range(State(store): State<RaftStore>, body: Bytes) -> Response {
     reply(&store.range(req).await)
 }
 
+/// A membership change from a client: carried out on the leader, wherever it is.
 async fn admin(State(store): State<RaftStore>, body: Bytes) -> Response {
+    let req: AdminRequest = match decode(&body) {
+        Ok(r) => r,
+        Err(resp) => return resp.into_response(),
+    };
+    reply(&store.on_leader(req).await)
+}
+
+/// A membership change forwarded by another member: only the leader carries it out.
+async fn admin_local(State(store): State<RaftStore>, body: Bytes) -> Response {
     let req: AdminRequest = match decode(&body) {
         Ok(r) => r,
         Err(resp) => return resp.into_response(),

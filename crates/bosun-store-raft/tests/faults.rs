@@ -49,18 +49,37 @@ async fn killing_the_leader_under_load_loses_no_acknowledged_write_and_applies_n
         t.await.expect("writer task");
     }
     let acked = acked.lock().expect("lock").clone();
-    assert!(acked.len() > writers * per_writer * 8 / 10, "only {} of {} writes acknowledged", acked.len(), writers * per_writer);
+    assert!(
+        acked.len() > writers * per_writer * 8 / 10,
+        "only {} of {} writes acknowledged",
+        acked.len(),
+        writers * per_writer
+    );
 
     cluster.restart(leader).await;
     cluster.converge().await;
     for i in 0..3 {
         let m = cluster.member(i);
-        let all = m.range(RangeRequest::prefix("/fault/").serializable()).await.expect("range");
+        let all = m
+            .range(RangeRequest::prefix("/fault/").serializable())
+            .await
+            .expect("range");
         for key in &acked {
-            assert!(local_get(m, key).await.is_some(), "member {} lost acknowledged write {key}", m.id());
+            assert!(
+                local_get(m, key).await.is_some(),
+                "member {} lost acknowledged write {key}",
+                m.id()
+            );
         }
         for kv in &all.kvs {
-            assert_eq!(kv.version, 1, "member {}: {:?} was applied {} times", m.id(), kv.key, kv.version);
+            assert_eq!(
+                kv.version,
+                1,
+                "member {}: {:?} was applied {} times",
+                m.id(),
+                kv.key,
+                kv.version
+            );
         }
     }
     cluster.shutdown().await;
@@ -80,26 +99,44 @@ async fn a_member_restarted_after_its_peers_compacted_their_logs_catches_up_from
 
     let writer = cluster.member(leader).clone();
     for i in 0..300 {
-        writer.put(b(&format!("/snap/{i:04}")), b(&format!("v{i}"))).await.expect("write");
+        writer
+            .put(b(&format!("/snap/{i:04}")), b(&format!("v{i}")))
+            .await
+            .expect("write");
     }
     // Wait until the leader has purged the log the lagging member would need.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while cluster.member(leader).status().purged_index.unwrap_or(0) <= lagging_last + 1 {
-        assert!(std::time::Instant::now() < deadline, "leader never purged its log: {:?}", cluster.member(leader).status());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "leader never purged its log: {:?}",
+            cluster.member(leader).status()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     cluster.restart(lagging).await;
     cluster.converge().await;
     let m = cluster.member(lagging);
-    assert!(m.status().snapshot_index.is_some(), "the lagging member installed a snapshot: {:?}", m.status());
-    let got = m.range(RangeRequest::prefix("/snap/").serializable()).await.expect("range");
+    assert!(
+        m.status().snapshot_index.is_some(),
+        "the lagging member installed a snapshot: {:?}",
+        m.status()
+    );
+    let got = m
+        .range(RangeRequest::prefix("/snap/").serializable())
+        .await
+        .expect("range");
     assert_eq!(got.kvs.len(), 300);
     assert_eq!(got.kvs[299].value, "v299");
     // And it keeps following: a new write reaches it.
     writer.put(b("/snap/after"), b("x")).await.expect("write");
     cluster.converge().await;
-    assert!(local_get(cluster.member(lagging), "/snap/after").await.is_some());
+    assert!(
+        local_get(cluster.member(lagging), "/snap/after")
+            .await
+            .is_some()
+    );
     cluster.shutdown().await;
 }
 
@@ -113,7 +150,11 @@ fn iptables(action: &str, src: IpAddr, dst: IpAddr) {
         .args([action, "INPUT", "-s", &src.to_string(), "-d", &dst.to_string(), "-j", "DROP"])
         .output()
         .unwrap_or_else(|e| panic!("this test cuts the network with iptables (installed by the README's test command): {e}"));
-    assert!(out.status.success(), "iptables {action}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "iptables {action}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Partition {
@@ -141,25 +182,47 @@ impl Drop for Partition {
 async fn a_partitioned_minority_cannot_commit_while_the_majority_can() {
     // Each member on its own loopback address, so a partition can cut exactly its traffic.
     let block = 100 + (std::process::id() % 100) as u8;
-    let ips: Vec<IpAddr> = (1..=3).map(|i| IpAddr::V4(Ipv4Addr::new(127, 77, block, i))).collect();
+    let ips: Vec<IpAddr> = (1..=3)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(127, 77, block, i)))
+        .collect();
     let cluster = Cluster::start_on(&ips, |c| c.request_timeout = Duration::from_secs(3)).await;
     let old_leader = cluster.leader().await;
-    cluster.member(old_leader).put(b("/part/before"), b("1")).await.expect("write before the partition");
+    cluster
+        .member(old_leader)
+        .put(b("/part/before"), b("1"))
+        .await
+        .expect("write before the partition");
     let others: Vec<usize> = (0..3).filter(|i| *i != old_leader).collect();
 
-    let partition = Partition::isolate(ips[old_leader], &others.iter().map(|i| ips[*i]).collect::<Vec<_>>());
+    let partition = Partition::isolate(
+        ips[old_leader],
+        &others.iter().map(|i| ips[*i]).collect::<Vec<_>>(),
+    );
 
     // The majority elects a leader among itself and commits.
     let majority = cluster.member(others[0]).clone();
-    majority.put(b("/part/majority"), b("yes")).await.expect("the majority commits");
+    majority
+        .put(b("/part/majority"), b("yes"))
+        .await
+        .expect("the majority commits");
     // The isolated old leader cannot: its write fails with a retryable error.
-    match cluster.member(old_leader).put(b("/part/minority"), b("no")).await {
+    match cluster
+        .member(old_leader)
+        .put(b("/part/minority"), b("no"))
+        .await
+    {
         Err(e) if e.is_retryable() => {}
         other => panic!("a write on the minority side must fail retryably, got {other:?}"),
     }
     // Linearizable reads on the minority side fail too, rather than serve stale data.
-    let read = cluster.member(old_leader).get(b"/part/majority", Consistency::Linearizable).await;
-    assert!(matches!(read, Err(ref e) if e.is_retryable()), "minority read: {read:?}");
+    let read = cluster
+        .member(old_leader)
+        .get(b"/part/majority", Consistency::Linearizable)
+        .await;
+    assert!(
+        matches!(read, Err(ref e) if e.is_retryable()),
+        "minority read: {read:?}"
+    );
 
     drop(partition);
     // Healed, the old leader follows the new one: it has the majority's write, and the write it
@@ -167,11 +230,22 @@ async fn a_partitioned_minority_cannot_commit_while_the_majority_can() {
     cluster.converge().await;
     for i in 0..3 {
         let m = cluster.member(i);
-        assert!(local_get(m, "/part/majority").await.is_some(), "member {} misses the majority's write", m.id());
-        assert!(local_get(m, "/part/minority").await.is_none(), "member {} has the uncommitted write", m.id());
+        assert!(
+            local_get(m, "/part/majority").await.is_some(),
+            "member {} misses the majority's write",
+            m.id()
+        );
+        assert!(
+            local_get(m, "/part/minority").await.is_none(),
+            "member {} has the uncommitted write",
+            m.id()
+        );
     }
     assert!(matches!(
-        cluster.member(old_leader).get(b"/part/minority", Consistency::Linearizable).await,
+        cluster
+            .member(old_leader)
+            .get(b"/part/minority", Consistency::Linearizable)
+            .await,
         Ok(None)
     ));
     cluster.shutdown().await;
@@ -182,12 +256,21 @@ async fn the_whole_group_restarted_from_disk_keeps_everything() {
     let mut cluster = Cluster::start(3, |c| c.snapshot_every = 50).await;
     let leader = cluster.member(cluster.leader().await).clone();
     for i in 0..120 {
-        leader.put(b(&format!("/disk/{i:03}")), b(&format!("v{i}"))).await.expect("write");
+        leader
+            .put(b(&format!("/disk/{i:03}")), b(&format!("v{i}")))
+            .await
+            .expect("write");
     }
     for i in 0..20 {
-        leader.delete(b(&format!("/disk/{i:03}")), None).await.expect("delete");
+        leader
+            .delete(b(&format!("/disk/{i:03}")), None)
+            .await
+            .expect("delete");
     }
-    let before = leader.range(RangeRequest::prefix("/disk/")).await.expect("range");
+    let before = leader
+        .range(RangeRequest::prefix("/disk/"))
+        .await
+        .expect("range");
     let revision = leader.current_revision().await.expect("revision");
     cluster.converge().await;
     for i in 0..3 {
@@ -197,13 +280,22 @@ async fn the_whole_group_restarted_from_disk_keeps_everything() {
         cluster.restart(i).await;
     }
     let leader = cluster.member(cluster.leader().await).clone();
-    let after = leader.range(RangeRequest::prefix("/disk/")).await.expect("range after restart");
+    let after = leader
+        .range(RangeRequest::prefix("/disk/"))
+        .await
+        .expect("range after restart");
     assert_eq!(after.kvs, before.kvs);
     assert_eq!(leader.current_revision().await.expect("revision"), revision);
     // History survives too: a read at an old revision still works.
-    let old = leader.range(RangeRequest::prefix("/disk/").at_revision(revision - 20)).await.expect("old read");
+    let old = leader
+        .range(RangeRequest::prefix("/disk/").at_revision(revision - 20))
+        .await
+        .expect("old read");
     assert_eq!(old.kvs.len(), 120);
-    let next = leader.put(b("/disk/new"), b("x")).await.expect("write after restart");
+    let next = leader
+        .put(b("/disk/new"), b("x"))
+        .await
+        .expect("write after restart");
     assert_eq!(next.mod_revision, revision + 1);
     cluster.shutdown().await;
 }
@@ -213,6 +305,9 @@ async fn a_stopped_member_answers_fatal() {
     let cluster = Cluster::start(1, |_| {}).await;
     let m = cluster.member(0).clone();
     m.shutdown().await;
-    let err = m.put(b("/x"), b("y")).await.expect_err("a stopped member must refuse writes");
+    let err = m
+        .put(b("/x"), b("y"))
+        .await
+        .expect_err("a stopped member must refuse writes");
     assert!(matches!(err, Error::Fatal(_)), "{err:?}");
 }
