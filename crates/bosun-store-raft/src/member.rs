@@ -55,6 +55,9 @@ pub struct RaftConfig {
     pub request_timeout: Duration,
     /// redb's page cache.
     pub cache_bytes: usize,
+    /// How many log entries (each a batch of requests) the leader proposes before the first is
+    /// committed. Fewer means bigger batches and fewer fsyncs; more means less waiting.
+    pub max_in_flight: usize,
 }
 
 impl RaftConfig {
@@ -73,12 +76,13 @@ impl RaftConfig {
             advertise: None,
             initial_members: BTreeMap::new(),
             join: false,
-            heartbeat: Duration::from_millis(100),
-            election_timeout: (Duration::from_millis(400), Duration::from_millis(800)),
+            heartbeat: Duration::from_millis(60),
+            election_timeout: (Duration::from_millis(300), Duration::from_millis(450)),
             snapshot_every: 10_000,
             logs_kept_after_snapshot: 1_000,
             request_timeout: Duration::from_secs(5),
             cache_bytes: 16 * 1024 * 1024,
+            max_in_flight: 1,
         }
     }
 }
@@ -122,10 +126,26 @@ pub struct MemberStatus {
     pub learners: Vec<NodeId>,
 }
 
+/// Whether a queued request may be forwarded to the leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// A request of this member's own client: forward it if this member is not the leader.
+    Forward,
+    /// A request another member forwarded: only the leader may take it.
+    LeaderOnly,
+}
+
 struct Pending {
     id: RequestId,
     command: Command,
+    route: Route,
     reply: oneshot::Sender<RequestResult>,
+}
+
+fn answer_all(batch: Vec<Pending>, error: Error) {
+    for p in batch {
+        let _ = p.reply.send(Err(error.clone()));
+    }
 }
 
 type ReadIndexReply = oneshot::Sender<Result<u64>>;
@@ -161,8 +181,6 @@ impl std::fmt::Debug for RaftStore {
 
 /// The most requests batched into one log entry.
 const MAX_BATCH: usize = 512;
-/// How many log entries the leader may have in flight at once.
-const MAX_IN_FLIGHT: usize = 8;
 
 impl RaftStore {
     /// Open the data dir, bind the member port, start raft, and initialize the group if this
@@ -399,49 +417,40 @@ impl RaftStore {
     async fn propose(&self, command: Command) -> RequestResult {
         let id = RequestId::random();
         let deadline = Instant::now() + self.inner.config.request_timeout;
-        let mut backoff = Duration::from_millis(10);
+        let mut backoff = Duration::from_millis(5);
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let attempt = match self.leader() {
-                Some((leader, _)) if leader == self.inner.id => {
-                    self.propose_local(id, command.clone(), remaining).await
-                }
-                Some((_, addr)) => {
-                    let url = format!("http://{addr}/kv/propose");
-                    post::<_, RequestResult>(
-                        &self.inner.http,
-                        &self.inner.cluster,
-                        &url,
-                        &(id, &command),
-                        remaining,
-                    )
-                    .await
-                    .unwrap_or_else(|e| Err(transport_to_store(e)))
-                }
-                None => Err(Error::Unavailable("no leader".into())),
-            };
-            match attempt {
+            match self
+                .submit(id, command.clone(), Route::Forward, remaining)
+                .await
+            {
                 Err(e) if e.is_retryable() && Instant::now() + backoff < deadline => {
                     tracing::debug!(error = %e, "retrying proposal");
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(100));
+                    backoff = (backoff * 2).min(Duration::from_millis(50));
                 }
                 other => return other,
             }
         }
     }
 
-    /// Submit a command through this member, which must be the leader.
-    pub(crate) async fn propose_local(
+    /// Queue a command in this member's batcher and wait for its answer.
+    pub(crate) async fn submit(
         &self,
         id: RequestId,
         command: Command,
+        route: Route,
         timeout: Duration,
     ) -> RequestResult {
         let (reply, rx) = oneshot::channel();
         self.inner
             .proposals
-            .send(Pending { id, command, reply })
+            .send(Pending {
+                id,
+                command,
+                route,
+                reply,
+            })
             .await
             .map_err(|_| Error::Fatal("member stopped".into()))?;
         match tokio::time::timeout(timeout, rx).await {
@@ -453,9 +462,11 @@ impl RaftStore {
         }
     }
 
-    /// Batch queued requests into log entries, several entries in flight at once.
+    /// Batch queued requests: on the leader into one log entry, on a follower into one request
+    /// to the leader. At most `max_in_flight` batches are outstanding; whatever queues meanwhile
+    /// forms the next batch, which is what keeps fsyncs and round trips per write low.
     async fn batch_proposals(self, mut rx: mpsc::Receiver<Pending>) {
-        let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let in_flight = Arc::new(Semaphore::new(self.inner.config.max_in_flight.max(1)));
         let shutdown = self.inner.shutdown.clone();
         loop {
             let first = tokio::select! {
@@ -474,39 +485,84 @@ impl RaftStore {
                     Err(_) => break,
                 }
             }
-            let raft = self.inner.raft.clone();
-            let timeout = self.inner.config.request_timeout;
+            let this = self.clone();
             tokio::spawn(async move {
-                let mut replies = Vec::with_capacity(batch.len());
-                let mut requests = Vec::with_capacity(batch.len());
-                for p in batch {
-                    requests.push((p.id, p.command));
-                    replies.push(p.reply);
-                }
-                let outcome =
-                    tokio::time::timeout(timeout, raft.client_write(Proposal { requests })).await;
-                let failure = match outcome {
-                    Ok(Ok(resp)) => {
-                        for (reply, answer) in replies.into_iter().zip(resp.data.results) {
-                            let _ = reply.send(answer);
-                        }
-                        drop(permit);
-                        return;
-                    }
-                    Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
-                        Error::Unavailable("not the leader".into())
-                    }
-                    Ok(Err(RaftError::APIError(e))) => Error::Unavailable(e.to_string()),
-                    Ok(Err(RaftError::Fatal(e))) => Error::Fatal(e.to_string()),
-                    Err(_) => Error::Timeout(format!(
-                        "no quorum acknowledged the write within {timeout:?}"
-                    )),
-                };
-                for reply in replies {
-                    let _ = reply.send(Err(failure.clone()));
-                }
+                this.dispatch(batch).await;
                 drop(permit);
             });
+        }
+    }
+
+    async fn dispatch(&self, batch: Vec<Pending>) {
+        let timeout = self.inner.config.request_timeout;
+        let (leader, addr) = match self.leader() {
+            Some(l) => l,
+            None => return answer_all(batch, Error::Unavailable("no leader".into())),
+        };
+        if leader != self.inner.id {
+            // Requests forwarded to us must not be forwarded again (views of the leader may
+            // disagree for a moment; the sender retries).
+            let (forward, refuse): (Vec<_>, Vec<_>) =
+                batch.into_iter().partition(|p| p.route == Route::Forward);
+            answer_all(refuse, Error::Unavailable("not the leader".into()));
+            if forward.is_empty() {
+                return;
+            }
+            let requests: Vec<(RequestId, &Command)> =
+                forward.iter().map(|p| (p.id, &p.command)).collect();
+            let url = format!("http://{addr}/kv/propose");
+            match post::<_, Vec<RequestResult>>(
+                &self.inner.http,
+                &self.inner.cluster,
+                &url,
+                &requests,
+                timeout,
+            )
+            .await
+            {
+                Ok(answers) if answers.len() == forward.len() => {
+                    for (p, answer) in forward.into_iter().zip(answers) {
+                        let _ = p.reply.send(answer);
+                    }
+                }
+                Ok(answers) => answer_all(
+                    forward,
+                    Error::Unavailable(format!(
+                        "leader answered {} of the forwarded requests",
+                        answers.len()
+                    )),
+                ),
+                Err(e) => answer_all(forward, transport_to_store(e)),
+            }
+            return;
+        }
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut requests = Vec::with_capacity(batch.len());
+        for p in batch {
+            requests.push((p.id, p.command));
+            replies.push(p.reply);
+        }
+        let outcome =
+            tokio::time::timeout(timeout, self.inner.raft.client_write(Proposal { requests }))
+                .await;
+        let failure = match outcome {
+            Ok(Ok(resp)) => {
+                for (reply, answer) in replies.into_iter().zip(resp.data.results) {
+                    let _ = reply.send(answer);
+                }
+                return;
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                Error::Unavailable("not the leader".into())
+            }
+            Ok(Err(RaftError::APIError(e))) => Error::Unavailable(e.to_string()),
+            Ok(Err(RaftError::Fatal(e))) => Error::Fatal(e.to_string()),
+            Err(_) => Error::Timeout(format!(
+                "no quorum acknowledged the write within {timeout:?}"
+            )),
+        };
+        for reply in replies {
+            let _ = reply.send(Err(failure.clone()));
         }
     }
 

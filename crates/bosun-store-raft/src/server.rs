@@ -1,7 +1,7 @@
 //! The member port: openraft's RPCs, requests forwarded by other members, a small client API and
 //! `/status`. Bodies are postcard (see [`crate::network`]); `/status` is JSON.
 
-use crate::member::{AdminRequest, RaftStore};
+use crate::member::{AdminRequest, RaftStore, Route};
 use crate::network::{CLUSTER_HEADER, POSTCARD};
 use crate::types::{
     Command, NodeId, RequestId, Snapshot, SnapshotFile, SnapshotMeta, TypeConfig, Vote,
@@ -176,19 +176,21 @@ async fn snapshot(State(store): State<RaftStore>, body: Body) -> Response {
     reply(&store.raft().install_full_snapshot(vote, snapshot).await)
 }
 
+/// Requests forwarded by a follower, answered in order. They join this member's batcher, so
+/// they share log entries with everything else queued.
 async fn propose(State(store): State<RaftStore>, body: Bytes) -> Response {
-    let (id, command): (RequestId, Command) = match decode(&body) {
+    let requests: Vec<(RequestId, Command)> = match decode(&body) {
         Ok(r) => r,
         Err(resp) => return resp.into_response(),
     };
-    let answer = if store.is_leader() {
-        store
-            .propose_local(id, command, std::time::Duration::from_secs(5))
-            .await
-    } else {
-        Err(bosun_store::Error::Unavailable("not the leader".into()))
-    };
-    reply(&answer)
+    let timeout = std::time::Duration::from_secs(5);
+    let answers = futures::future::join_all(
+        requests
+            .into_iter()
+            .map(|(id, command)| store.submit(id, command, Route::LeaderOnly, timeout)),
+    )
+    .await;
+    reply(&answers)
 }
 
 async fn read_index(State(store): State<RaftStore>) -> Response {

@@ -74,11 +74,14 @@ pub struct MemberArgs {
     /// Take a snapshot every this many log entries.
     #[arg(long, default_value_t = 10_000)]
     pub snapshot_every: u64,
-    #[arg(long, default_value_t = 100)]
+    /// Log entries (request batches) the leader keeps in flight.
+    #[arg(long, default_value_t = 1)]
+    pub max_in_flight: usize,
+    #[arg(long, default_value_t = 60)]
     pub heartbeat_ms: u64,
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 300)]
     pub election_min_ms: u64,
-    #[arg(long, default_value_t = 800)]
+    #[arg(long, default_value_t = 450)]
     pub election_max_ms: u64,
 }
 
@@ -113,6 +116,7 @@ impl MemberArgs {
         c.join = self.join;
         c.snapshot_every = self.snapshot_every;
         c.heartbeat = Duration::from_millis(self.heartbeat_ms);
+        c.max_in_flight = self.max_in_flight;
         c.election_timeout = (
             Duration::from_millis(self.election_min_ms),
             Duration::from_millis(self.election_max_ms),

@@ -35,6 +35,9 @@ pub struct StoreBenchArgs {
     /// Where data dirs go (default: a fresh temporary directory, removed afterwards).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Extra flags for every raft member (`bosun store member`), e.g. `--raft-flag=--heartbeat-ms=50`.
+    #[arg(long = "raft-flag", allow_hyphen_values = true)]
+    pub raft_flags: Vec<String>,
     /// The etcd binary.
     #[arg(long, env = "BOSUN_ETCD_BIN", default_value = "etcd")]
     pub etcd_bin: String,
@@ -179,7 +182,7 @@ fn free_port() -> Result<u16> {
 }
 
 /// Start a 3-member raft group as child processes of this binary.
-async fn start_raft(dir: &Path) -> Result<(Children, Vec<String>)> {
+async fn start_raft(dir: &Path, extra: &[String]) -> Result<(Children, Vec<String>)> {
     let exe = std::env::current_exe().context("locate the bosun binary")?;
     let addrs: Vec<String> = (0..3)
         .map(|_| free_port().map(|p| format!("127.0.0.1:{p}")))
@@ -206,6 +209,7 @@ async fn start_raft(dir: &Path) -> Result<(Children, Vec<String>)> {
                 addr,
             ])
             .args(["--initial-members", &initial])
+            .args(extra)
             .arg("--data-dir")
             .arg(dir.join(format!("raft-{id}")))
             .stdout(Stdio::null())
@@ -327,7 +331,7 @@ pub async fn run(args: StoreBenchArgs) -> Result<()> {
     );
 
     // Raft.
-    let (mut raft_children, addrs) = start_raft(&dir).await?;
+    let (mut raft_children, addrs) = start_raft(&dir, &args.raft_flags).await?;
     let raft_client = RaftClient::new("bench", addrs.clone());
     let mut raft = workload(&Target::Raft(raft_client.clone()), &args).await;
     let pids: Vec<u32> = raft_children.0.iter().flatten().map(|c| c.id()).collect();
