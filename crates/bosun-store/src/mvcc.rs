@@ -185,21 +185,29 @@ impl Mvcc {
         ))
     }
 
+    fn compacted(&self, requested: Revision) -> Error {
+        Error::Compacted {
+            requested,
+            compact_revision: self.compact_revision,
+        }
+    }
+
+    fn future(&self, requested: Revision) -> Error {
+        Error::FutureRevision {
+            requested,
+            current: self.revision,
+        }
+    }
+
     fn check_readable(&self, revision: Revision) -> Result<Revision> {
         if revision == 0 {
             return Ok(self.revision);
         }
         if revision < self.compact_revision {
-            return Err(Error::Compacted {
-                requested: revision,
-                compact_revision: self.compact_revision,
-            });
+            return Err(self.compacted(revision));
         }
         if revision > self.revision {
-            return Err(Error::FutureRevision {
-                requested: revision,
-                current: self.revision,
-            });
+            return Err(self.future(revision));
         }
         Ok(revision)
     }
@@ -251,10 +259,7 @@ impl Mvcc {
     /// order within a revision), each with its previous value.
     pub fn events_since(&self, prefix: &[u8], from: Revision) -> Result<Vec<Event>> {
         if from < self.compact_revision {
-            return Err(Error::Compacted {
-                requested: from,
-                compact_revision: self.compact_revision,
-            });
+            return Err(self.compacted(from));
         }
         let mut events = Vec::new();
         for (key, history) in self.prefix_range(prefix, None) {
@@ -290,16 +295,10 @@ impl Mvcc {
     /// watches from `revision` on, stay exact.
     pub fn compact(&mut self, revision: Revision) -> Result<()> {
         if revision <= self.compact_revision {
-            return Err(Error::Compacted {
-                requested: revision,
-                compact_revision: self.compact_revision,
-            });
+            return Err(self.compacted(revision));
         }
         if revision > self.revision {
-            return Err(Error::FutureRevision {
-                requested: revision,
-                current: self.revision,
-            });
+            return Err(self.future(revision));
         }
         self.keys.retain(|_, history| {
             // Index of the first version at or after the compaction point.
