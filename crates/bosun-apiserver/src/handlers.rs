@@ -1,0 +1,518 @@
+//! The resource handlers: create, get, update, patch, delete and their subresources, over the
+//! store. Decisions about objects live in [`crate::object`]; this layer reads, decides, writes.
+
+use crate::list;
+use crate::object::{self, meta_mut, meta_str};
+use crate::path::ObjectPath;
+use crate::registry::{self, Stored};
+use crate::response::{Failure, Result, json, object as object_response};
+use crate::state::AppState;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+use bosun_api::{ApiError, ResourceInfo, resources};
+use bosun_patch::PatchKind;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// Everything a resource handler needs from the request.
+#[derive(Debug)]
+pub struct Call {
+    pub method: Method,
+    pub target: ObjectPath,
+    pub query: HashMap<String, String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Call {
+    fn ns(&self) -> Option<&str> {
+        self.target.namespace.as_deref()
+    }
+    fn res(&self) -> &'static ResourceInfo {
+        self.target.resource
+    }
+    fn content_type(&self) -> Option<&str> {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+    }
+    fn dry_run(&self) -> bool {
+        self.query.get("dryRun").is_some_and(|v| v == "All")
+    }
+}
+
+/// How many times a read-modify-write retries on a conflict it caused itself.
+const RETRIES: usize = 5;
+
+pub async fn dispatch(state: &AppState, call: Call) -> Result<Response> {
+    let sub = call.target.subresource.clone();
+    match (&call.method, call.target.name.is_some(), sub.as_deref()) {
+        (&Method::GET, false, None) => {
+            list::list_or_watch(state, &call.target, &call.query, &call.headers).await
+        }
+        (&Method::POST, false, None) => create(state, &call).await,
+        (&Method::DELETE, false, None) => {
+            list::delete_collection(state, &call.target, &call.query).await
+        }
+        (&Method::GET, true, None) => get(state, &call).await,
+        (&Method::PUT, true, None) => update(state, &call, false).await,
+        (&Method::PATCH, true, None) => patch(state, &call, false).await,
+        (&Method::DELETE, true, None) => delete(state, &call).await,
+        (&Method::GET, true, Some("status")) => get(state, &call).await,
+        (&Method::PUT, true, Some("status")) => update(state, &call, true).await,
+        (&Method::PATCH, true, Some("status")) => patch(state, &call, true).await,
+        (&Method::GET, true, Some("scale")) => get_scale(state, &call).await,
+        (&Method::PUT | &Method::PATCH, true, Some("scale")) => update_scale(state, &call).await,
+        (&Method::POST, true, Some("binding")) => bind(state, &call).await,
+        (&Method::POST, true, Some("eviction")) => delete(state, &call).await,
+        (&Method::PUT, true, Some("finalize")) => update(state, &call, false).await,
+        (m, _, s) => Err(ApiError::method_not_allowed(&format!(
+            "the server does not allow this method on the requested resource ({m} {}{})",
+            call.res().plural,
+            s.map(|s| format!("/{s}")).unwrap_or_default()
+        ))
+        .into()),
+    }
+}
+
+/// Refuse writes into a namespace that does not exist or is being deleted.
+async fn check_namespace(state: &AppState, res: &ResourceInfo, ns: Option<&str>) -> Result<()> {
+    let (true, Some(ns)) = (res.namespaced, ns) else {
+        return Ok(());
+    };
+    let namespaces = resources::find("", "v1", "namespaces")
+        .ok_or_else(|| ApiError::internal("no namespaces resource"))?;
+    let found = registry::get(state.store(), namespaces, None, ns).await?;
+    if found
+        .object
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        == Some("Terminating")
+    {
+        return Err(ApiError::forbidden(&format!(
+            "unable to create new content in namespace {ns} because it is being terminated"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+async fn create(state: &AppState, call: &Call) -> Result<Response> {
+    let res = call.res();
+    let mut obj = object::decode_body(call.content_type(), &call.body)?;
+    object::check_identity(&mut obj, res, call.ns())?;
+    let name = object::resolve_name(&mut obj, res)?;
+    object::validate_name(res, &name)?;
+    crate::validation::validate(res, &obj, None)?;
+    check_namespace(state, res, call.ns()).await?;
+    object::prepare_create(&mut obj)?;
+    crate::defaults::apply(res, &mut obj);
+    if call.dry_run() {
+        return Ok(object_response(
+            StatusCode::CREATED,
+            res,
+            &obj,
+            &call.headers,
+            &call.query,
+        ));
+    }
+    let created = registry::create(state.store(), res, call.ns(), &name, &obj).await?;
+    Ok(object_response(
+        StatusCode::CREATED,
+        res,
+        &created,
+        &call.headers,
+        &call.query,
+    ))
+}
+
+async fn get(state: &AppState, call: &Call) -> Result<Response> {
+    let name = call.target.name.as_deref().unwrap_or_default();
+    let found = registry::get(state.store(), call.res(), call.ns(), name).await?;
+    Ok(object_response(
+        StatusCode::OK,
+        call.res(),
+        &found.object,
+        &call.headers,
+        &call.query,
+    ))
+}
+
+/// Write `new` over `old` (already read at `old.mod_revision`), keeping server-owned fields.
+async fn write_over(
+    state: &AppState,
+    call: &Call,
+    mut new: Value,
+    old: &Stored,
+    status_only: bool,
+) -> Result<Value> {
+    let res = call.res();
+    let name = call.target.name.as_deref().unwrap_or_default();
+    object::check_identity(&mut new, res, call.ns())?;
+    if meta_str(&new, "name").is_some_and(|n| n != name) {
+        return Err(ApiError::bad_request(&format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            meta_str(&new, "name").unwrap_or_default()
+        ))
+        .into());
+    }
+    meta_mut(&mut new)?.insert("name".into(), json!(name));
+    object::prepare_update(&mut new, &old.object, res, status_only)?;
+    crate::validation::validate(res, &new, Some(&old.object))?;
+    // The last finalizer removed from an object being deleted completes the deletion.
+    if old.object.pointer("/metadata/deletionTimestamp").is_some()
+        && finalizers(&new).is_empty()
+        && !status_only
+    {
+        if call.dry_run() {
+            return Ok(new);
+        }
+        let (deleted, _) =
+            registry::delete(state.store(), res, call.ns(), name, old.mod_revision).await?;
+        return Ok(deleted);
+    }
+    if call.dry_run() {
+        return Ok(object::with_resource_version(new, old.mod_revision));
+    }
+    Ok(registry::update(state.store(), res, call.ns(), name, &new, old.mod_revision).await?)
+}
+
+async fn update(state: &AppState, call: &Call, status_only: bool) -> Result<Response> {
+    let res = call.res();
+    let name = call.target.name.as_deref().unwrap_or_default();
+    let new = object::decode_body(call.content_type(), &call.body)?;
+    let old = registry::get(state.store(), res, call.ns(), name).await?;
+    // An update carrying a resourceVersion must match the stored one.
+    if let Some(rv) = meta_str(&new, "resourceVersion").filter(|rv| !rv.is_empty())
+        && rv != old.mod_revision.to_string()
+    {
+        return Err(ApiError::conflict(res, name).into());
+    }
+    let written = write_over(state, call, new, &old, status_only).await?;
+    Ok(object_response(
+        StatusCode::OK,
+        res,
+        &written,
+        &call.headers,
+        &call.query,
+    ))
+}
+
+async fn patch(state: &AppState, call: &Call, status_only: bool) -> Result<Response> {
+    let res = call.res();
+    let name = call.target.name.as_deref().unwrap_or_default();
+    let kind = call
+        .content_type()
+        .and_then(bosun_patch::content_type_kind)
+        .ok_or_else(|| ApiError::unsupported_media_type(call.content_type().unwrap_or("")))?;
+    let patch_doc = object::decode_body(call.content_type(), &call.body)?;
+    for _ in 0..RETRIES {
+        let old = match registry::get(state.store(), res, call.ns(), name).await {
+            Ok(old) => old,
+            Err(e) if e.code() == 404 && kind == PatchKind::Apply && !status_only => {
+                // Server-side apply creates what does not exist.
+                let mut obj = patch_doc.clone();
+                object::check_identity(&mut obj, res, call.ns())?;
+                meta_mut(&mut obj)?.insert("name".into(), json!(name));
+                object::validate_name(res, name)?;
+                crate::validation::validate(res, &obj, None)?;
+                check_namespace(state, res, call.ns()).await?;
+                object::prepare_create(&mut obj)?;
+                crate::defaults::apply(res, &mut obj);
+                let created = registry::create(state.store(), res, call.ns(), name, &obj).await?;
+                return Ok(object_response(
+                    StatusCode::CREATED,
+                    res,
+                    &created,
+                    &call.headers,
+                    &call.query,
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut new = old.object.clone();
+        apply_patch(&mut new, &patch_doc, kind, res)?;
+        crate::defaults::apply(res, &mut new);
+        // A patch naming a resourceVersion is conditional on it.
+        if let Some(rv) = meta_str(&new, "resourceVersion").filter(|rv| !rv.is_empty())
+            && rv != old.mod_revision.to_string()
+        {
+            return Err(ApiError::conflict(res, name).into());
+        }
+        match write_over(state, call, new, &old, status_only).await {
+            Ok(written) => {
+                return Ok(object_response(
+                    StatusCode::OK,
+                    res,
+                    &written,
+                    &call.headers,
+                    &call.query,
+                ));
+            }
+            Err(Failure(e))
+                if e.code() == 409 && meta_str(&patch_doc, "resourceVersion").is_none() =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::conflict(res, name).into())
+}
+
+pub fn apply_patch(
+    target: &mut Value,
+    patch_doc: &Value,
+    kind: PatchKind,
+    res: &ResourceInfo,
+) -> Result<(), ApiError> {
+    let result = match kind {
+        PatchKind::Json => bosun_patch::json_patch(target, patch_doc),
+        PatchKind::Merge => bosun_patch::merge_patch(target, patch_doc),
+        PatchKind::Strategic => {
+            bosun_patch::strategic_merge_patch(target, patch_doc, &res.api_version(), res.kind)
+        }
+        // Without field ownership yet, an apply merges the applied configuration like a
+        // strategic merge patch does.
+        PatchKind::Apply => {
+            bosun_patch::strategic_merge_patch(target, patch_doc, &res.api_version(), res.kind)
+        }
+    };
+    result.map_err(|e| match e {
+        bosun_patch::PatchError::Invalid(m) => ApiError::bad_request(&m),
+        bosun_patch::PatchError::Failed(m) => ApiError::invalid_message(res, &m),
+    })
+}
+
+fn finalizers(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Delete options from the body (kubectl) or the query (Python client).
+fn propagation(call: &Call) -> Option<String> {
+    let body: Option<Value> = if call.body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&call.body).ok()
+    };
+    body.as_ref()
+        .and_then(|b| b.get("propagationPolicy"))
+        .and_then(Value::as_str)
+        .map(String::from)
+        .or_else(|| call.query.get("propagationPolicy").cloned())
+}
+
+async fn delete(state: &AppState, call: &Call) -> Result<Response> {
+    let res = call.res();
+    let name = call.target.name.as_deref().unwrap_or_default();
+    let policy = propagation(call);
+    for _ in 0..RETRIES {
+        let old = registry::get(state.store(), res, call.ns(), name).await?;
+        let mut finals = finalizers(&old.object);
+        match policy.as_deref() {
+            Some("Foreground") if !finals.iter().any(|f| f == "foregroundDeletion") => {
+                finals.push("foregroundDeletion".into())
+            }
+            Some("Orphan") if !finals.iter().any(|f| f == "orphan") => finals.push("orphan".into()),
+            _ => {}
+        }
+        let is_namespace = res.plural == "namespaces" && res.group.is_empty();
+        if is_namespace || !finals.is_empty() {
+            // Deletion is two-phase: mark it, and whoever owns the finalizers (the namespace
+            // controller for namespaces) completes it.
+            let mut marked = old.object.clone();
+            let meta = meta_mut(&mut marked)?;
+            if !meta.contains_key("deletionTimestamp") {
+                meta.insert("deletionTimestamp".into(), json!(object::now_rfc3339()));
+                meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+            }
+            meta.insert("finalizers".into(), json!(finals));
+            if meta
+                .get("finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty)
+            {
+                meta.remove("finalizers");
+            }
+            if is_namespace && let Some(map) = marked.as_object_mut() {
+                map.insert("status".into(), json!({"phase": "Terminating"}));
+            }
+            if call.dry_run() {
+                return Ok(json(StatusCode::OK, &marked));
+            }
+            let encoded = registry::update(
+                state.store(),
+                res,
+                call.ns(),
+                name,
+                &marked,
+                old.mod_revision,
+            )
+            .await;
+            match encoded {
+                Ok(written) => return Ok(json(StatusCode::OK, &written)),
+                Err(e) if e.code() == 409 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if call.dry_run() {
+            return Ok(json(StatusCode::OK, &old.object));
+        }
+        match registry::delete(state.store(), res, call.ns(), name, old.mod_revision).await {
+            Ok((deleted, _)) => return Ok(json(StatusCode::OK, &deleted)),
+            Err(e) if e.code() == 409 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict(res, name).into())
+}
+
+/// The autoscaling/v1 Scale view of a workload.
+fn scale_of(obj: &Value) -> Value {
+    let meta = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let selector = obj
+        .pointer("/spec/selector")
+        .and_then(|s| bosun_api::LabelSelector::from_label_selector(s).ok())
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "creationTimestamp": meta.get("creationTimestamp"),
+        },
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
+        "status": {
+            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector,
+        },
+    })
+}
+
+async fn get_scale(state: &AppState, call: &Call) -> Result<Response> {
+    let name = call.target.name.as_deref().unwrap_or_default();
+    let found = registry::get(state.store(), call.res(), call.ns(), name).await?;
+    Ok(json(StatusCode::OK, &scale_of(&found.object)))
+}
+
+async fn update_scale(state: &AppState, call: &Call) -> Result<Response> {
+    let res = call.res();
+    let name = call.target.name.as_deref().unwrap_or_default();
+    let doc = object::decode_body(call.content_type(), &call.body)?;
+    for _ in 0..RETRIES {
+        let old = registry::get(state.store(), res, call.ns(), name).await?;
+        let mut scale = scale_of(&old.object);
+        if call.method == Method::PUT {
+            scale = doc.clone();
+        } else {
+            let kind = call
+                .content_type()
+                .and_then(bosun_patch::content_type_kind)
+                .ok_or_else(|| {
+                    ApiError::unsupported_media_type(call.content_type().unwrap_or(""))
+                })?;
+            let scale_res =
+                resources::find("autoscaling", "v2", "horizontalpodautoscalers").unwrap_or(res);
+            apply_patch(
+                &mut scale,
+                &doc,
+                if kind == PatchKind::Strategic {
+                    PatchKind::Merge
+                } else {
+                    kind
+                },
+                scale_res,
+            )?;
+        }
+        let replicas = scale
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if replicas < 0 {
+            return Err(ApiError::invalid(
+                res,
+                name,
+                vec![bosun_api::Cause::invalid(
+                    "spec.replicas",
+                    &json!(replicas),
+                    "must be greater than or equal to 0",
+                )],
+            )
+            .into());
+        }
+        let mut new = old.object.clone();
+        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.insert("replicas".into(), json!(replicas));
+        }
+        match write_over(state, call, new, &old, false).await {
+            Ok(written) => return Ok(json(StatusCode::OK, &scale_of(&written))),
+            Err(Failure(e)) if e.code() == 409 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::conflict(res, name).into())
+}
+
+/// POST pods/<name>/binding: set spec.nodeName once.
+async fn bind(state: &AppState, call: &Call) -> Result<Response> {
+    let res = call.res();
+    let name = call.target.name.as_deref().unwrap_or_default();
+    let binding = object::decode_body(call.content_type(), &call.body)?;
+    let node = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ApiError::invalid(res, name, vec![bosun_api::Cause::required("target.name")])
+        })?;
+    let old = registry::get(state.store(), res, call.ns(), name).await?;
+    if let Some(current) = old
+        .object
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    {
+        return Err(ApiError::conflict_message(
+            res,
+            name,
+            &format!("pod {name} is already assigned to node \"{current}\""),
+        )
+        .into());
+    }
+    let mut new = old.object.clone();
+    if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.insert("nodeName".into(), json!(node));
+    }
+    let status = new
+        .as_object_mut()
+        .map(|m| m.entry("status").or_insert_with(|| json!({})));
+    if let Some(conds) = status.and_then(Value::as_object_mut) {
+        let mut conditions: Vec<Value> = conds
+            .get("conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"))
+            .collect();
+        conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": object::now_rfc3339()}));
+        conds.insert("conditions".into(), json!(conditions));
+    }
+    registry::update(state.store(), res, call.ns(), name, &new, old.mod_revision).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+}

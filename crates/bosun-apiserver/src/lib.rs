@@ -1,0 +1,30 @@
+//! bosun's Kubernetes-compatible API server.
+//!
+//! Start with [`ApiServer`] (`server.rs`): it binds HTTPS, authenticates (bearer tokens or
+//! client certificates; anonymous requests reach only health and version), and routes
+//! (`router.rs`). A resource request is parsed into an [`path::ObjectPath`], then
+//! [`handlers`] reads, decides with the pure modules ([`object`] metadata, [`validation`],
+//! [`defaults`], patches from `bosun-patch`), and writes through [`registry`] into the
+//! [`bosun_store::Store`]. [`list`] serves LIST and WATCH. Types, selectors, tables and Status
+//! errors come from `bosun-api`.
+
+pub mod bootstrap;
+pub mod defaults;
+pub mod handlers;
+pub mod housekeeping;
+pub mod list;
+pub mod metrics;
+pub mod object;
+pub mod openapi;
+pub mod path;
+pub mod protobuf;
+pub mod registry;
+pub mod response;
+pub mod router;
+pub mod server;
+pub mod state;
+pub mod validation;
+
+pub use router::router;
+pub use server::{ApiServer, ApiServerConfig, StartError};
+pub use state::AppState;

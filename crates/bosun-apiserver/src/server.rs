@@ -1,0 +1,167 @@
+//! [`ApiServer`]: bind, serve HTTPS (HTTP/1.1 and HTTP/2) with the router, run housekeeping,
+//! stop on request.
+
+use crate::router::{PeerUser, router};
+use crate::state::AppState;
+use bosun_pki::TokenFile;
+use bosun_store::Store;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// How an API server is set up.
+#[derive(Clone)]
+pub struct ApiServerConfig {
+    pub listen: SocketAddr,
+    pub tls: Arc<rustls::ServerConfig>,
+    pub tokens: TokenFile,
+    pub store: Arc<dyn Store>,
+    /// Compact the store's history this often (Kubernetes compacts etcd every 5 minutes).
+    pub compaction_interval: Duration,
+    /// Events older than this are deleted.
+    pub event_ttl: Duration,
+}
+
+impl std::fmt::Debug for ApiServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiServerConfig")
+            .field("listen", &self.listen)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the API server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot create the built-in namespaces: {0}")]
+    Bootstrap(String),
+}
+
+/// A running API server.
+#[derive(Debug)]
+pub struct ApiServer {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl ApiServer {
+    pub async fn start(config: ApiServerConfig) -> Result<Self, StartError> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        crate::bootstrap::ensure_namespaces(config.store.as_ref())
+            .await
+            .map_err(|e| StartError::Bootstrap(e.to_string()))?;
+        let state = AppState::new(
+            config.store.clone(),
+            config.tokens.clone(),
+            addr.to_string(),
+        );
+        let shutdown = CancellationToken::new();
+        let tasks = vec![
+            tokio::spawn(accept_loop(
+                listener,
+                config.tls.clone(),
+                state.clone(),
+                shutdown.clone(),
+            )),
+            tokio::spawn(crate::housekeeping::run(
+                config.store.clone(),
+                config.compaction_interval,
+                config.event_ttl,
+                shutdown.clone(),
+            )),
+        ];
+        Ok(Self {
+            addr,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stop accepting, end open connections, stop housekeeping.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: AppState,
+    shutdown: CancellationToken,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let app = router(state);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (tcp, _peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let stream =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    _ => return,
+                };
+            let user = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .and_then(|cert| bosun_pki::user_from_cert(cert.as_ref()));
+            let peer = PeerUser(user);
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(peer.clone());
+                    app.clone().oneshot(req.map(axum::body::Body::new))
+                },
+            );
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = shutdown.cancelled() => {}
+            }
+        });
+        // Reap finished connections so the set does not grow.
+        while connections.try_join_next().is_some() {}
+    }
+    connections.shutdown().await;
+}
