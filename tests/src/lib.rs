@@ -96,3 +96,41 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `bosun up` on a free port with its data under `dir`, stopped (SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Up {
+    pub proc: Proc,
+    pub port: u16,
+    pub data: PathBuf,
+}
+
+impl Up {
+    pub fn start(dir: &std::path::Path, extra: &[&str]) -> Self {
+        let port = free_port();
+        let data = dir.join("data");
+        let mut args: Vec<String> = vec![
+            "up".into(),
+            "--data-dir".into(),
+            data.display().to_string(),
+            "--port".into(),
+            port.to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let proc = Proc::start(&args, dir.join("up.log"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !proc.log_text().contains("bosun is ready") {
+            assert!(
+                Instant::now() < deadline,
+                "bosun up not ready:\n{}",
+                proc.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { proc, port, data }
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data.join("kubeconfig")
+    }
+}
