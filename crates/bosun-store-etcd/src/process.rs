@@ -72,6 +72,7 @@ impl EtcdCluster {
             let path = path.to_path_buf();
             move |source| ProcessError::Io { path, source }
         };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
         let ports: Vec<(u16, u16)> = (0..members)
             .map(|_| Ok((free_port()?, free_port()?)))
             .collect::<Result<_, std::io::Error>>()

@@ -17,6 +17,8 @@ pub struct Cli {
 pub enum Command {
     /// A one-machine cluster: embedded store, API server, kubeconfig.
     Up(crate::up::UpArgs),
+    /// One API server replica (embedded store member, or --etcd-endpoints).
+    Apiserver(crate::apiserver::ApiServerArgs),
     /// The embedded raft store: run a member, change membership, show status.
     Store(crate::store_member::StoreArgs),
     /// Benchmarks that print figures (the last line is one JSON object).
@@ -44,6 +46,7 @@ pub fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Up(args) => crate::up::run(args).await,
+            Command::Apiserver(args) => crate::apiserver::run(args).await,
             Command::Store(args) => crate::store_member::run(args).await,
             Command::Bench(args) => crate::bench::run(args).await,
         }

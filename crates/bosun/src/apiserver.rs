@@ -1,0 +1,83 @@
+//! `bosun apiserver`: one API server replica, on a member of the embedded raft store (flags
+//! for its id, peers and data dir) or on an external etcd (`--etcd-endpoints`). Replicas of one
+//! cluster share the PKI dir and the token file; any replica serves reads and writes.
+
+use crate::control_plane::{ControlPlane, ControlPlaneConfig, StoreChoice};
+use crate::store_member::parse_members;
+use anyhow::{Context, Result};
+use bosun_store_raft::RaftConfig;
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct ApiServerArgs {
+    /// The HTTPS address.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    pub listen: SocketAddr,
+    /// The CA and serving certificate, shared by the cluster's replicas (created if missing).
+    #[arg(long)]
+    pub pki_dir: PathBuf,
+    /// The bearer token file, shared by the cluster's replicas (created if missing).
+    #[arg(long)]
+    pub token_file: PathBuf,
+    /// Write an admin kubeconfig here.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Use this etcd cluster instead of the embedded store (comma-separated URLs).
+    #[arg(long, value_delimiter = ',')]
+    pub etcd_endpoints: Vec<String>,
+    /// Embedded store: this member's id.
+    #[arg(long, default_value_t = 1)]
+    pub id: u64,
+    /// Embedded store: the cluster name.
+    #[arg(long, default_value = "bosun")]
+    pub cluster: String,
+    /// Embedded store: where this member keeps its data.
+    #[arg(long, default_value = "bosun-data/store")]
+    pub data_dir: PathBuf,
+    /// Embedded store: the member port.
+    #[arg(long, default_value = "127.0.0.1:2380")]
+    pub member_listen: SocketAddr,
+    /// Embedded store: the initial members, `id=host:port,...` (default: this one alone).
+    #[arg(long, value_delimiter = ',')]
+    pub initial_members: Vec<String>,
+    #[arg(long, default_value_t = 300)]
+    pub compaction_interval_s: u64,
+    #[arg(long, default_value_t = 3600)]
+    pub event_ttl_s: u64,
+}
+
+pub async fn run(args: ApiServerArgs) -> Result<()> {
+    let store = if args.etcd_endpoints.is_empty() {
+        let mut c = RaftConfig::new(
+            args.id,
+            args.cluster.clone(),
+            args.data_dir.clone(),
+            args.member_listen,
+        );
+        c.initial_members = parse_members(&args.initial_members)?;
+        StoreChoice::Embedded(Box::new(c))
+    } else {
+        StoreChoice::Etcd(args.etcd_endpoints.clone())
+    };
+    let plane = ControlPlane::start(ControlPlaneConfig {
+        store,
+        pki_dir: args.pki_dir.clone(),
+        token_file: args.token_file.clone(),
+        listen: args.listen,
+        extra_hosts: Vec::new(),
+        compaction_interval: Duration::from_secs(args.compaction_interval_s),
+        event_ttl: Duration::from_secs(args.event_ttl_s),
+    })
+    .await?;
+    if let Some(path) = &args.kubeconfig {
+        plane.write_kubeconfig(path).context("kubeconfig")?;
+    }
+    println!("bosun apiserver is ready at {}", plane.url());
+    crate::signal::shutdown().await;
+    plane.shutdown().await;
+    println!("bosun apiserver stopped");
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! The API server over its store, as `bosun up` and `bosun apiserver` start it: the embedded
+//! raft store (a member of a group of one or more) or an external etcd, the PKI and tokens, and
+//! the HTTPS API server.
+
+use anyhow::{Context, Result};
+use bosun_apiserver::{ApiServer, ApiServerConfig};
+use bosun_pki::{Credential, Pki, TokenFile};
+use bosun_store::Store;
+use bosun_store_raft::{RaftConfig, RaftStore};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where cluster state lives.
+#[derive(Debug, Clone)]
+pub enum StoreChoice {
+    /// A member of the embedded raft store.
+    Embedded(Box<RaftConfig>),
+    /// An external etcd cluster.
+    Etcd(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct ControlPlaneConfig {
+    pub store: StoreChoice,
+    /// CA and serving certificate (shared by every replica of one cluster).
+    pub pki_dir: PathBuf,
+    /// Bearer tokens (shared by every replica of one cluster).
+    pub token_file: PathBuf,
+    pub listen: SocketAddr,
+    /// Extra names and addresses for the serving certificate.
+    pub extra_hosts: Vec<String>,
+    pub compaction_interval: Duration,
+    pub event_ttl: Duration,
+}
+
+/// A running API server and, when embedded, its store member.
+#[derive(Debug)]
+pub struct ControlPlane {
+    server: ApiServer,
+    raft: Option<RaftStore>,
+    ca_pem: String,
+    admin_token: String,
+}
+
+impl ControlPlane {
+    pub async fn start(config: ControlPlaneConfig) -> Result<Self> {
+        // Certificates and tokens first: they need no quorum, and replicas share them.
+        let pki =
+            Pki::load_or_create(&config.pki_dir, &config.extra_hosts).context("certificates")?;
+        let users = [
+            bosun_pki::admin_user(),
+            bosun_pki::scheduler_user(),
+            bosun_pki::controller_manager_user(),
+        ];
+        let tokens = TokenFile::load_or_create(&config.token_file, &users).context("tokens")?;
+        let admin_token = tokens
+            .token_for("admin")
+            .context("no admin token in the token file")?
+            .to_string();
+        let (store, raft): (Arc<dyn Store>, Option<RaftStore>) = match config.store {
+            StoreChoice::Embedded(raft_config) => {
+                let raft = RaftStore::start(*raft_config)
+                    .await
+                    .context("the embedded store failed to start")?;
+                raft.wait_for_leader(Duration::from_secs(30))
+                    .await
+                    .context("the embedded store elected no leader")?;
+                (Arc::new(raft.clone()), Some(raft))
+            }
+            StoreChoice::Etcd(endpoints) => {
+                let etcd = bosun_store_etcd::EtcdStore::connect(&endpoints)
+                    .await
+                    .with_context(|| format!("connect to etcd at {}", endpoints.join(",")))?;
+                (Arc::new(etcd), None)
+            }
+        };
+        let server = ApiServer::start(ApiServerConfig {
+            listen: config.listen,
+            tls: Arc::new(pki.server_config().context("TLS configuration")?),
+            tokens,
+            store,
+            compaction_interval: config.compaction_interval,
+            event_ttl: config.event_ttl,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Self {
+            server,
+            raft,
+            ca_pem: pki.ca_pem().to_string(),
+            admin_token,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://{}", self.server.addr())
+    }
+
+    /// Write an admin kubeconfig (mode 0600).
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let text = bosun_pki::kubeconfig(
+            "bosun",
+            &self.url(),
+            &self.ca_pem,
+            "admin",
+            Credential::Token(self.admin_token.clone()),
+        );
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("write {}", path.display()))?;
+        f.write_all(text.as_bytes())
+            .with_context(|| format!("write {}", path.display()))
+    }
+
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+        if let Some(raft) = self.raft {
+            raft.shutdown().await;
+        }
+    }
+}
