@@ -87,8 +87,8 @@ fn parse_rv(query: &HashMap<String, String>) -> Result<Option<i64>, ApiError> {
 
 /// The items of a list and the revision they were read at.
 #[derive(Debug)]
-pub struct Listed {
-    pub items: Vec<Value>,
+pub struct Listed<T = Value> {
+    pub items: Vec<T>,
     pub revision: i64,
     pub continue_token: Option<String>,
 }
@@ -102,6 +102,23 @@ pub async fn read_list(
     limit: usize,
     query: &HashMap<String, String>,
 ) -> Result<Listed, ApiError> {
+    read_list_with(store, res, prefix, limit, query, |kv| {
+        let obj = decode_stored(&kv.value, kv.mod_revision)?;
+        Ok(filter.matches(&obj).then_some(obj))
+    })
+    .await
+}
+
+/// Read under `prefix`, `limit` items at most (0: all): `decode` turns a stored key-value into
+/// an item, or `None` when it does not match.
+pub async fn read_list_with<T>(
+    store: &dyn Store,
+    res: &ResourceInfo,
+    prefix: &str,
+    limit: usize,
+    query: &HashMap<String, String>,
+    mut decode: impl FnMut(&bosun_store::KeyValue) -> Result<Option<T>, ApiError>,
+) -> Result<Listed<T>, ApiError> {
     let (mut revision, mut start) = match query.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => {
             let (rv, start) = decode_continue(token, prefix)?;
@@ -140,9 +157,8 @@ pub async fn read_list(
         let mut last_key: Option<Bytes> = None;
         for kv in &resp.kvs {
             last_key = Some(kv.key.clone());
-            let obj = decode_stored(&kv.value, kv.mod_revision)?;
-            if filter.matches(&obj) {
-                items.push(obj);
+            if let Some(item) = decode(kv)? {
+                items.push(item);
                 if limit > 0 && items.len() == limit {
                     let more = resp.more
                         || kv.key != resp.kvs.last().map(|l| l.key.clone()).unwrap_or_default();
@@ -195,6 +211,9 @@ pub async fn list_or_watch(
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .unwrap_or(0);
+    if !wants_table(headers) && filter.fields.is_none() {
+        return list_json_fast(state, res, &prefix, &filter, limit, query).await;
+    }
     let listed = read_list(state.store(), res, &prefix, &filter, limit, query).await?;
     let mut meta = json!({"resourceVersion": listed.revision.to_string()});
     if let Some(token) = &listed.continue_token {
@@ -214,6 +233,43 @@ pub async fn list_or_watch(
         StatusCode::OK,
         &json!({"kind": res.list_kind(), "apiVersion": res.api_version(), "metadata": meta, "items": listed.items}),
     ))
+}
+
+/// A plain JSON LIST without field selectors: the stored objects are spliced into the response
+/// with their resourceVersion, decoding only their metadata (for label selectors).
+async fn list_json_fast(
+    state: &AppState,
+    res: &ResourceInfo,
+    prefix: &str,
+    filter: &Filter,
+    limit: usize,
+    query: &HashMap<String, String>,
+) -> Result<Response> {
+    let listed = read_list_with(state.store(), res, prefix, limit, query, |kv| {
+        let (bytes, meta) = crate::object::stored_json_with_rv(&kv.value, kv.mod_revision)?;
+        let matches = filter
+            .labels
+            .as_ref()
+            .is_none_or(|l| l.matches(&labels(&json!({"metadata": meta}))));
+        Ok(matches.then_some(bytes))
+    })
+    .await?;
+    let mut meta = json!({"resourceVersion": listed.revision.to_string()});
+    if let Some(token) = &listed.continue_token {
+        meta["continue"] = json!(token);
+    }
+    let head = json!({"kind": res.list_kind(), "apiVersion": res.api_version(), "metadata": meta});
+    let mut body = serde_json::to_vec(&head).map_err(|e| ApiError::internal(&e.to_string()))?;
+    body.pop(); // the closing brace: items follow
+    body.extend_from_slice(b",\"items\":[");
+    for (i, item) in listed.items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(item);
+    }
+    body.extend_from_slice(b"]}");
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 fn event_line(kind: &str, object: &Value) -> Bytes {

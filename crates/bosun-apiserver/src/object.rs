@@ -261,6 +261,46 @@ pub fn encode_for_store(obj: &Value) -> Result<Vec<u8>, ApiError> {
     Ok(bytes)
 }
 
+/// A stored object re-encoded with its resourceVersion, without decoding more than its
+/// metadata (the LIST fast path); returns the JSON and the metadata.
+pub fn stored_json_with_rv(bytes: &[u8], revision: i64) -> Result<(Vec<u8>, Value), ApiError> {
+    let bad = |e: serde_json::Error| ApiError::internal(&format!("stored object: {e}"));
+    let top: std::collections::BTreeMap<String, Box<serde_json::value::RawValue>> =
+        serde_json::from_slice(bytes).map_err(bad)?;
+    let mut meta: Value = match top.get("metadata") {
+        Some(raw) => serde_json::from_str(raw.get()).map_err(bad)?,
+        None => json!({}),
+    };
+    if let Some(m) = meta.as_object_mut() {
+        m.insert("resourceVersion".into(), json!(revision.to_string()));
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 32);
+    out.push(b'{');
+    let mut meta_written = false;
+    for (i, (key, raw)) in top.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, key).map_err(bad)?;
+        out.push(b':');
+        if key == "metadata" {
+            serde_json::to_writer(&mut out, &meta).map_err(bad)?;
+            meta_written = true;
+        } else {
+            out.extend_from_slice(raw.get().as_bytes());
+        }
+    }
+    if !meta_written {
+        if !top.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"metadata\":");
+        serde_json::to_writer(&mut out, &meta).map_err(bad)?;
+    }
+    out.push(b'}');
+    Ok((out, meta))
+}
+
 /// Decode a stored object and set its resourceVersion.
 pub fn decode_stored(bytes: &[u8], revision: i64) -> Result<Value, ApiError> {
     let obj: Value = serde_json::from_slice(bytes)
@@ -381,6 +421,22 @@ mod tests {
                 status["status"]["replicas"].clone()
             ),
             (json!(1), json!(2))
+        );
+    }
+
+    #[test]
+    fn the_list_fast_path_encodes_what_the_full_decode_does() {
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"metadata": "not it"},
+            "metadata": {"name": "c", "labels": {"a": "b"}}, "zz": [1, {"x": null}]});
+        let bytes = serde_json::to_vec(&obj).expect("encode");
+        let (fast, meta) = stored_json_with_rv(&bytes, 42).expect("fast path");
+        let fast: Value = serde_json::from_slice(&fast).expect("valid JSON");
+        assert_eq!(fast, decode_stored(&bytes, 42).expect("decode"));
+        assert_eq!(meta["labels"]["a"], "b");
+        let (bare, _) = stored_json_with_rv(b"{}", 7).expect("no metadata");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&bare).expect("json"),
+            json!({"metadata": {"resourceVersion": "7"}})
         );
     }
 
