@@ -1,6 +1,10 @@
-//! Who is who: the identities bosun creates on first start.
+//! Who is who: an authenticated user, and the identities bosun creates on first start.
 
-/// An authenticated user: name, uid, groups (Kubernetes' user.Info).
+/// An authenticated user: name, uid and groups, as Kubernetes' `user.Info`.
+///
+/// The authenticators ([`TokenFile::authenticate`](crate::TokenFile::authenticate),
+/// [`user_from_cert`](crate::user_from_cert)) add `system:authenticated` to the groups, as
+/// Kubernetes does; the identities below do not list it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     pub name: String,
@@ -9,6 +13,7 @@ pub struct User {
 }
 
 impl User {
+    /// A user whose uid is its name.
     pub fn new(name: &str, groups: &[&str]) -> Self {
         Self {
             name: name.into(),
@@ -18,23 +23,42 @@ impl User {
     }
 }
 
-/// The cluster administrator.
+/// The cluster administrator, `admin` in `system:masters` (which Kubernetes' RBAC lets do
+/// anything).
 pub fn admin_user() -> User {
-    User::new("admin", &["system:masters", "system:authenticated"])
+    User::new("admin", &["system:masters"])
 }
 
+/// The scheduler's identity, as Kubernetes' kube-scheduler.
 pub fn scheduler_user() -> User {
-    User::new("system:kube-scheduler", &["system:authenticated"])
+    User::new("system:kube-scheduler", &[])
 }
 
+/// The controller manager's identity, as Kubernetes' kube-controller-manager.
 pub fn controller_manager_user() -> User {
-    User::new("system:kube-controller-manager", &["system:authenticated"])
+    User::new("system:kube-controller-manager", &[])
 }
 
-/// A node agent's identity, as the kubelet's: `system:node:<name>` in `system:nodes`.
+/// A node agent's identity, as a kubelet's: `system:node:<name>` in `system:nodes`.
 pub fn node_user(node: &str) -> User {
-    User::new(
-        &format!("system:node:{node}"),
-        &["system:nodes", "system:authenticated"],
-    )
+    User::new(&format!("system:node:{node}"), &["system:nodes"])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_identities_are_named_as_kubernetes_names_them() {
+        assert_eq!(admin_user().groups, vec!["system:masters"]);
+        assert_eq!(scheduler_user().name, "system:kube-scheduler");
+        assert_eq!(
+            controller_manager_user().name,
+            "system:kube-controller-manager"
+        );
+        let node = node_user("worker-1");
+        assert_eq!(node.name, "system:node:worker-1");
+        assert_eq!(node.uid, node.name);
+        assert_eq!(node.groups, vec!["system:nodes"]);
+    }
 }

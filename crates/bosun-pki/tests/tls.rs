@@ -1,86 +1,93 @@
-//! Real TLS handshakes against the generated certificates, and kubectl reading a kubeconfig.
+//! Real TLS handshakes over loopback against the generated certificates.
 
-use bosun_pki::{Credential, Pki, User, kubeconfig, user_from_cert};
-use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+mod common;
 
-fn client_config(pki: &Pki, client: Option<(String, String)>) -> rustls::ClientConfig {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut pki.ca_pem().as_bytes()) {
-        roots.add(c.expect("ca pem")).expect("add root");
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots);
-    match client {
-        None => builder.with_no_client_auth(),
-        Some((cert, key)) => {
-            let chain = rustls_pemfile::certs(&mut cert.as_bytes())
-                .collect::<Result<Vec<_>, _>>()
-                .expect("cert");
-            let key = rustls_pemfile::private_key(&mut key.as_bytes())
-                .expect("key")
-                .expect("a key");
-            builder
-                .with_client_auth_cert(chain, key)
-                .expect("client auth")
-        }
-    }
-}
+use bosun_pki::{Pki, User};
+use common::{client_config, handshake};
 
-/// Serve one TLS connection; report the user its client certificate names.
-async fn serve_once(pki: &Pki) -> (u16, tokio::task::JoinHandle<Option<Option<User>>>) {
-    let acceptor =
-        tokio_rustls::TlsAcceptor::from(Arc::new(pki.server_config().expect("server config")));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let handle = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.ok()?;
-        let mut tls = acceptor.accept(tcp).await.ok()?;
-        let user = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .and_then(|c| user_from_cert(c.as_ref()));
-        let mut buf = [0u8; 4];
-        tls.read_exact(&mut buf).await.ok()?;
-        tls.write_all(b"pong").await.ok()?;
-        Some(user)
-    });
-    (port, handle)
-}
-
-async fn connect(port: u16, host: &str, config: rustls::ClientConfig) -> std::io::Result<()> {
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    let name =
-        rustls::pki_types::ServerName::try_from(host.to_string()).map_err(std::io::Error::other)?;
-    let mut tls = connector.connect(name, tcp).await?;
-    tls.write_all(b"ping").await?;
-    let mut buf = [0u8; 4];
-    tls.read_exact(&mut buf).await?;
-    Ok(())
+fn groups(user: &User) -> Vec<&str> {
+    user.groups.iter().map(String::as_str).collect()
 }
 
 #[tokio::test]
-async fn clients_trusting_the_ca_connect_by_ip_and_name() {
+async fn clients_trusting_the_ca_connect_by_loopback_address_and_name() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = Pki::load_or_create(dir.path(), &[]).expect("pki");
-    for host in ["127.0.0.1", "localhost"] {
-        let (port, server) = serve_once(&pki).await;
-        connect(port, host, client_config(&pki, None))
+    for host in ["127.0.0.1", "localhost", "::1"] {
+        let seen = handshake(&pki, host, client_config(pki.ca_pem(), None))
+            .await
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+        assert!(seen.user.is_none(), "no client certificate, no user");
+    }
+}
+
+#[tokio::test]
+async fn clients_connect_by_this_machines_hostname() {
+    let Some(host) = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| rustls::pki_types::DnsName::try_from(h.as_str()).is_ok())
+    else {
+        eprintln!("skipped: this machine's hostname is no DNS name");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::load_or_create(dir.path(), &[]).expect("pki");
+    handshake(&pki, &host, client_config(pki.ca_pem(), None))
+        .await
+        .unwrap_or_else(|e| panic!("{host}: {e}"));
+}
+
+#[tokio::test]
+async fn a_name_the_serving_certificate_lacks_is_refused_by_the_client() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::load_or_create(dir.path(), &[]).expect("pki");
+    let err = handshake(&pki, "example.com", client_config(pki.ca_pem(), None))
+        .await
+        .expect_err("not a name of the serving certificate");
+    assert!(err.to_string().contains("certificate"), "{err}");
+}
+
+#[tokio::test]
+async fn extra_hosts_are_served_after_a_restart_asks_for_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = Pki::load_or_create(dir.path(), &[]).expect("pki");
+    let hosts = ["10.1.2.3".to_string(), "api.bosun.example".to_string()];
+    let second = Pki::load_or_create(dir.path(), &hosts).expect("re-issued");
+    assert_eq!(first.ca_pem(), second.ca_pem(), "the same CA");
+    // A client holding the CA from the first start trusts the re-issued certificate.
+    for host in ["10.1.2.3", "api.bosun.example", "localhost"] {
+        handshake(&second, host, client_config(first.ca_pem(), None))
+            .await
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+    }
+    // A later start asking for another name keeps the names asked for before.
+    let third = Pki::load_or_create(dir.path(), &["other.bosun.example".into()]).expect("third");
+    for host in ["api.bosun.example", "other.bosun.example", "10.1.2.3"] {
+        handshake(&third, host, client_config(first.ca_pem(), None))
+            .await
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn h2_is_offered_to_clients_that_speak_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::load_or_create(dir.path(), &[]).expect("pki");
+    for (offered, chosen) in [
+        (
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            Some(b"h2".to_vec()),
+        ),
+        (vec![b"http/1.1".to_vec()], Some(b"http/1.1".to_vec())),
+        (vec![], None),
+    ] {
+        let mut config = client_config(pki.ca_pem(), None);
+        config.alpn_protocols = offered;
+        let seen = handshake(&pki, "localhost", config)
             .await
             .expect("handshake");
-        assert_eq!(
-            server.await.expect("server task"),
-            Some(None),
-            "no client certificate, no user"
-        );
+        assert_eq!(seen.alpn, chosen);
     }
 }
 
@@ -88,19 +95,53 @@ async fn clients_trusting_the_ca_connect_by_ip_and_name() {
 async fn a_client_certificate_names_its_user_and_groups() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = Pki::load_or_create(dir.path(), &[]).expect("pki");
-    let node = bosun_pki::node_user("n1");
-    let cert = pki.issue_client_cert(&node).expect("client cert");
-    let (port, server) = serve_once(&pki).await;
-    connect(port, "localhost", client_config(&pki, Some(cert)))
-        .await
-        .expect("handshake");
-    let user = server
-        .await
-        .expect("server task")
-        .flatten()
-        .expect("a user");
-    assert_eq!(user.name, "system:node:n1");
-    assert_eq!(user.groups, vec!["system:nodes", "system:authenticated"]);
+    let cases = [
+        (
+            bosun_pki::admin_user(),
+            vec!["system:masters", "system:authenticated"],
+        ),
+        (
+            bosun_pki::node_user("n1"),
+            vec!["system:nodes", "system:authenticated"],
+        ),
+        (bosun_pki::scheduler_user(), vec!["system:authenticated"]),
+        (
+            User::new("jane", &["devs", "ops", "system:masters"]),
+            vec!["devs", "ops", "system:masters", "system:authenticated"],
+        ),
+    ];
+    for (user, want) in cases {
+        let cert = pki.issue_client_cert(&user).expect("client cert");
+        let seen = handshake(&pki, "localhost", client_config(pki.ca_pem(), Some(cert)))
+            .await
+            .expect("handshake");
+        let found = seen.user.expect("the server sees a user");
+        assert_eq!(found.name, user.name);
+        assert_eq!(groups(&found), want);
+    }
+}
+
+#[tokio::test]
+async fn a_stored_client_certificate_authenticates_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::load_or_create(dir.path(), &[]).expect("pki");
+    let node = bosun_pki::node_user("n2");
+    let issued = pki
+        .load_or_issue_client_cert(dir.path(), "node-n2", &node)
+        .expect("issue");
+    let restarted = Pki::load_or_create(dir.path(), &[]).expect("restart");
+    let loaded = restarted
+        .load_or_issue_client_cert(dir.path(), "node-n2", &node)
+        .expect("load");
+    assert_eq!(issued, loaded, "kept, not re-issued");
+    let seen = handshake(
+        &restarted,
+        "localhost",
+        client_config(restarted.ca_pem(), Some(loaded)),
+    )
+    .await
+    .expect("handshake");
+    assert_eq!(seen.user.map(|u| u.name).as_deref(), Some("system:node:n2"));
 }
 
 #[tokio::test]
@@ -112,55 +153,23 @@ async fn a_client_certificate_from_another_ca_is_rejected() {
     let foreign = other
         .issue_client_cert(&bosun_pki::admin_user())
         .expect("cert");
-    let (port, server) = serve_once(&pki).await;
-    let result = connect(port, "localhost", client_config(&pki, Some(foreign))).await;
-    assert!(
-        result.is_err() || server.await.expect("task").is_none(),
-        "a foreign client certificate must not be accepted"
-    );
+    let err = handshake(
+        &pki,
+        "localhost",
+        client_config(pki.ca_pem(), Some(foreign)),
+    )
+    .await
+    .expect_err("a foreign client certificate must not be accepted");
+    eprintln!("refused as expected: {err}");
 }
 
-#[test]
-fn the_pki_is_created_once_and_corruption_is_named() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let first = Pki::load_or_create(dir.path(), &["10.1.2.3".into()]).expect("create");
-    let again = Pki::load_or_create(dir.path(), &["10.1.2.3".into()]).expect("load");
-    assert_eq!(first.ca_pem(), again.ca_pem());
-    std::fs::write(dir.path().join("ca.crt"), "garbage").expect("write");
-    let err = Pki::load_or_create(dir.path(), &[]).expect_err("corrupt");
-    assert!(err.to_string().contains("ca.crt"), "{err}");
-}
-
-#[test]
-fn kubectl_reads_the_generated_kubeconfig() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::load_or_create(dir.path(), &[]).expect("pki");
-    let text = kubeconfig(
-        "bosun",
-        "https://127.0.0.1:6443",
-        pki.ca_pem(),
-        "admin",
-        Credential::Token("t0k".into()),
-    );
-    let path = dir.path().join("kubeconfig");
-    std::fs::write(&path, &text).expect("write");
-    let out = std::process::Command::new("kubectl")
-        .args(["config", "view", "--raw", "-o", "json", "--kubeconfig"])
-        .arg(&path)
-        .env("HOME", dir.path())
-        .output()
-        .expect("kubectl v1.32 on PATH");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v["current-context"], "bosun");
-    assert_eq!(v["users"][0]["user"]["token"], "t0k");
-    assert!(
-        v["clusters"][0]["cluster"]["certificate-authority-data"]
-            .as_str()
-            .is_some_and(|s| !s.is_empty())
-    );
+#[tokio::test]
+async fn a_server_of_another_ca_is_not_trusted() {
+    let ours = tempfile::tempdir().expect("tempdir");
+    let theirs = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::load_or_create(ours.path(), &[]).expect("pki");
+    let other = Pki::load_or_create(theirs.path(), &[]).expect("other pki");
+    handshake(&other, "localhost", client_config(pki.ca_pem(), None))
+        .await
+        .expect_err("the client trusts only its CA");
 }
