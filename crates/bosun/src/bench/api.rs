@@ -5,12 +5,13 @@
 //! 1,000 watchers see a change.
 
 use super::stats::{percentile_ms, r1, rss_mb};
+use super::{Children, free_port};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -32,22 +33,6 @@ pub struct ApiBenchArgs {
     /// Where data dirs go (default: a fresh temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
-}
-
-/// A child process killed on drop.
-struct KilledOnDrop(Child);
-
-impl Drop for KilledOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// An authenticated HTTPS client of one cluster.
@@ -173,7 +158,7 @@ pub async fn run(args: ApiBenchArgs) -> Result<()> {
     let port = free_port()?;
     let data = dir.join("up");
     let started = Instant::now();
-    let child = KilledOnDrop(
+    let child = Children(vec![Some(
         Command::new(&exe)
             .args(["up", "--data-dir"])
             .arg(&data)
@@ -182,7 +167,7 @@ pub async fn run(args: ApiBenchArgs) -> Result<()> {
             .stderr(std::fs::File::create(dir.join("up.log"))?)
             .spawn()
             .context("start bosun up")?,
-    );
+    )]);
     let kubeconfig = data.join("kubeconfig");
     let api = loop {
         if started.elapsed() > Duration::from_secs(30) {
@@ -215,7 +200,13 @@ pub async fn run(args: ApiBenchArgs) -> Result<()> {
         if kubectl_ok { "ok" } else { "failed" }
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let pid = child.0.id();
+    let pid = child
+        .0
+        .iter()
+        .flatten()
+        .map(|c| c.id())
+        .next()
+        .unwrap_or_default();
     let rss_idle = rss_mb(pid).unwrap_or(0.0);
 
     // 2. Creates with 64 clients, then memory holding them.
@@ -394,7 +385,7 @@ async fn three_replicas(exe: &Path, dir: &Path, args: &ApiBenchArgs) -> Result<f
         .map(|(i, m)| format!("{}={m}", i + 1))
         .collect::<Vec<_>>()
         .join(",");
-    let mut children = Vec::new();
+    let mut children = Children(Vec::new());
     for i in 0..3 {
         let child = Command::new(exe)
             .args([
@@ -420,7 +411,7 @@ async fn three_replicas(exe: &Path, dir: &Path, args: &ApiBenchArgs) -> Result<f
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(ha.join(format!("api{}.log", i + 1)))?)
             .spawn()?;
-        children.push(KilledOnDrop(child));
+        children.0.push(Some(child));
         if i == 0 {
             // The first replica creates the shared PKI and tokens.
             let deadline = Instant::now() + Duration::from_secs(20);

@@ -7,6 +7,7 @@ pub mod store;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use std::process::Child;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -27,4 +28,23 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         BenchCommand::Store(a) => store::run(a).await,
         BenchCommand::Api(a) => api::run(a).await,
     }
+}
+
+/// Child processes (servers under measurement) killed and reaped when dropped.
+pub(crate) struct Children(pub(crate) Vec<Option<Child>>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in self.0.iter_mut().flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub(crate) fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

@@ -7,13 +7,14 @@
 //! SIGKILL, and the gap until writes are acknowledged again is measured.
 
 use super::stats::{percentile_ms, r1, rss_mb};
+use super::{Children, free_port};
 use anyhow::{Context, Result, bail};
 use bosun_store::{Consistency, Op, RangeRequest, Store, Txn};
 use bosun_store_raft::{MemberStatus, RaftClient};
 use bytes::Bytes;
 use clap::Args;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -161,24 +162,6 @@ async fn workload(target: &Target, args: &StoreBenchArgs) -> Figures {
         read_p99_ms: percentile_ms(&mut read_lat, 99.0),
         max_rss_mb: 0.0,
     }
-}
-
-/// Child processes killed when dropped.
-struct Children(Vec<Option<Child>>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in self.0.iter_mut().flatten() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// Start a 3-member raft group as child processes of this binary.
