@@ -1,34 +1,49 @@
-//! The resources bosun serves, as data, and the discovery documents built from them. Adding a
-//! resource is one entry in [`RESOURCES`].
+//! The resources bosun serves, as data, and the legacy discovery documents built from them
+//! (`/api`, `/apis`, `/apis/<group>`, `/api/v1`, `/apis/<group>/<version>`).
+//!
+//! Adding a resource is one [`res`] line in `RESOURCES`: its names, scope, the short names and
+//! categories `kubectl api-resources` shows on a real cluster, and its subresources.
 
 use serde_json::{Value, json};
 
-/// A subresource and the kind it speaks.
+/// A subresource (`deployments/scale`) and the group, version and kind it speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subresource {
+    /// `status`, `scale`, `log`, ...
     pub name: &'static str,
+    /// The group of the kind the subresource speaks (`autoscaling` for `scale`).
     pub group: &'static str,
+    /// The version of that kind.
     pub version: &'static str,
+    /// The kind (`Scale`, `Binding`, or the parent's kind for `status`).
     pub kind: &'static str,
+    /// The verbs served on it.
     pub verbs: &'static [&'static str],
 }
 
 /// One served resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceInfo {
+    /// "" for the core group.
     pub group: &'static str,
     pub version: &'static str,
+    /// `deployments`
     pub plural: &'static str,
+    /// `deployment`
     pub singular: &'static str,
+    /// `Deployment`
     pub kind: &'static str,
     pub namespaced: bool,
+    /// `deploy`
     pub short_names: &'static [&'static str],
+    /// `all`
     pub categories: &'static [&'static str],
     pub subresources: &'static [Subresource],
     /// Whether `.status` is written only through the status subresource.
     pub has_status: bool,
 }
 
+/// The verbs of every resource, in discovery's order.
 const VERBS: &[&str] = &[
     "create",
     "delete",
@@ -41,318 +56,137 @@ const VERBS: &[&str] = &[
 ];
 const ALL: &[&str] = &["all"];
 const NONE: &[&str] = &[];
+const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 
-const fn status(group: &'static str, version: &'static str, kind: &'static str) -> Subresource {
+const fn sub(
+    name: &'static str,
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    verbs: &'static [&'static str],
+) -> Subresource {
     Subresource {
-        name: "status",
+        name,
         group,
         version,
         kind,
-        verbs: &["get", "patch", "update"],
+        verbs,
     }
 }
-const SCALE: Subresource = Subresource {
-    name: "scale",
-    group: "autoscaling",
-    version: "v1",
-    kind: "Scale",
-    verbs: &["get", "patch", "update"],
-};
 
-/// Whether `subs` holds a subresource called `name` (const, for the table below).
+/// The `status` subresource of a kind.
+const fn status(group: &'static str, version: &'static str, kind: &'static str) -> Subresource {
+    sub("status", group, version, kind, GET_PATCH_UPDATE)
+}
+
+/// The `scale` subresource, which speaks `autoscaling/v1` `Scale`.
+const SCALE: Subresource = sub("scale", "autoscaling", "v1", "Scale", GET_PATCH_UPDATE);
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 const fn has_subresource(subs: &[Subresource], name: &str) -> bool {
     let mut i = 0;
     while i < subs.len() {
-        let (a, b) = (subs[i].name.as_bytes(), name.as_bytes());
-        if a.len() == b.len() {
-            let mut j = 0;
-            while j < a.len() && a[j] == b[j] {
-                j += 1;
-            }
-            if j == a.len() {
-                return true;
-            }
+        if same(subs[i].name, name) {
+            return true;
         }
         i += 1;
     }
     false
 }
 
-macro_rules! res {
-    ($group:literal, $version:literal, $plural:literal, $singular:literal, $kind:literal, $ns:literal, $short:expr, $cat:expr, $subs:expr) => {
-        ResourceInfo {
-            group: $group,
-            version: $version,
-            plural: $plural,
-            singular: $singular,
-            kind: $kind,
-            namespaced: $ns,
-            short_names: $short,
-            categories: $cat,
-            subresources: $subs,
-            has_status: has_subresource($subs, "status"),
-        }
-    };
+/// One row of the table; `has_status` follows from a `status` subresource.
+#[allow(clippy::too_many_arguments)]
+const fn res(
+    group: &'static str,
+    version: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    short_names: &'static [&'static str],
+    categories: &'static [&'static str],
+    subresources: &'static [Subresource],
+) -> ResourceInfo {
+    ResourceInfo {
+        group,
+        version,
+        plural,
+        singular,
+        kind,
+        namespaced,
+        short_names,
+        categories,
+        subresources,
+        has_status: has_subresource(subresources, "status"),
+    }
 }
 
-/// Every served resource.
-pub static RESOURCES: &[ResourceInfo] = &[
-    res!(
-        "",
-        "v1",
-        "namespaces",
-        "namespace",
-        "Namespace",
-        false,
-        &["ns"],
-        NONE,
-        &[
-            status("", "v1", "Namespace"),
-            Subresource {
-                name: "finalize",
-                group: "",
-                version: "v1",
-                kind: "Namespace",
-                verbs: &["update"]
-            }
-        ]
-    ),
-    res!(
-        "",
-        "v1",
-        "pods",
-        "pod",
-        "Pod",
-        true,
-        &["po"],
-        ALL,
-        &[
-            status("", "v1", "Pod"),
-            Subresource {
-                name: "binding",
-                group: "",
-                version: "v1",
-                kind: "Binding",
-                verbs: &["create"]
-            },
-            Subresource {
-                name: "eviction",
-                group: "policy",
-                version: "v1",
-                kind: "Eviction",
-                verbs: &["create"]
-            },
-        ]
-    ),
-    res!(
-        "",
-        "v1",
-        "nodes",
-        "node",
-        "Node",
-        false,
-        &["no"],
-        NONE,
-        &[status("", "v1", "Node")]
-    ),
-    res!(
-        "",
-        "v1",
-        "services",
-        "service",
-        "Service",
-        true,
-        &["svc"],
-        ALL,
-        &[status("", "v1", "Service")]
-    ),
-    res!(
-        "",
-        "v1",
-        "endpoints",
-        "endpoints",
-        "Endpoints",
-        true,
-        &["ep"],
-        NONE,
-        &[]
-    ),
-    res!(
-        "",
-        "v1",
-        "configmaps",
-        "configmap",
-        "ConfigMap",
-        true,
-        &["cm"],
-        NONE,
-        &[]
-    ),
-    res!(
-        "",
-        "v1",
-        "secrets",
-        "secret",
-        "Secret",
-        true,
-        NONE,
-        NONE,
-        &[]
-    ),
-    res!(
-        "",
-        "v1",
-        "events",
-        "event",
-        "Event",
-        true,
-        &["ev"],
-        NONE,
-        &[]
-    ),
-    res!(
-        "",
-        "v1",
-        "serviceaccounts",
-        "serviceaccount",
-        "ServiceAccount",
-        true,
-        &["sa"],
-        NONE,
-        &[]
-    ),
-    res!(
-        "apps",
-        "v1",
-        "deployments",
-        "deployment",
-        "Deployment",
-        true,
-        &["deploy"],
-        ALL,
-        &[status("apps", "v1", "Deployment"), SCALE]
-    ),
-    res!(
-        "apps",
-        "v1",
-        "replicasets",
-        "replicaset",
-        "ReplicaSet",
-        true,
-        &["rs"],
-        ALL,
-        &[status("apps", "v1", "ReplicaSet"), SCALE]
-    ),
-    res!(
-        "apps",
-        "v1",
-        "statefulsets",
-        "statefulset",
-        "StatefulSet",
-        true,
-        &["sts"],
-        ALL,
-        &[status("apps", "v1", "StatefulSet"), SCALE]
-    ),
-    res!(
-        "apps",
-        "v1",
-        "daemonsets",
-        "daemonset",
-        "DaemonSet",
-        true,
-        &["ds"],
-        ALL,
-        &[status("apps", "v1", "DaemonSet")]
-    ),
-    res!(
-        "apps",
-        "v1",
-        "controllerrevisions",
-        "controllerrevision",
-        "ControllerRevision",
-        true,
-        NONE,
-        NONE,
-        &[]
-    ),
-    res!(
-        "batch",
-        "v1",
-        "jobs",
-        "job",
-        "Job",
-        true,
-        NONE,
-        ALL,
-        &[status("batch", "v1", "Job")]
-    ),
-    res!(
-        "batch",
-        "v1",
-        "cronjobs",
-        "cronjob",
-        "CronJob",
-        true,
-        &["cj"],
-        ALL,
-        &[status("batch", "v1", "CronJob")]
-    ),
-    res!(
-        "coordination.k8s.io",
-        "v1",
-        "leases",
-        "lease",
-        "Lease",
-        true,
-        NONE,
-        NONE,
-        &[]
-    ),
-    res!(
-        "discovery.k8s.io",
-        "v1",
-        "endpointslices",
-        "endpointslice",
-        "EndpointSlice",
-        true,
-        NONE,
-        NONE,
-        &[]
-    ),
-    res!(
-        "events.k8s.io",
-        "v1",
-        "events",
-        "event",
-        "Event",
-        true,
-        &["ev"],
-        NONE,
-        &[]
-    ),
-    res!(
-        "autoscaling",
-        "v2",
-        "horizontalpodautoscalers",
-        "horizontalpodautoscaler",
-        "HorizontalPodAutoscaler",
-        true,
-        &["hpa"],
-        ALL,
-        &[status("autoscaling", "v2", "HorizontalPodAutoscaler")]
-    ),
-    res!(
-        "scheduling.k8s.io",
-        "v1",
-        "priorityclasses",
-        "priorityclass",
-        "PriorityClass",
-        false,
-        &["pc"],
-        NONE,
-        &[]
-    ),
+/// Every served resource: groups in the order a real cluster lists them, resources and
+/// subresources by name within a group version.
+#[rustfmt::skip]
+static RESOURCES: &[ResourceInfo] = &[
+    // core/v1
+    res("", "v1", "configmaps", "configmap", "ConfigMap", true, &["cm"], NONE, &[]),
+    res("", "v1", "endpoints", "endpoints", "Endpoints", true, &["ep"], NONE, &[]),
+    res("", "v1", "events", "event", "Event", true, &["ev"], NONE, &[]),
+    res("", "v1", "namespaces", "namespace", "Namespace", false, &["ns"], NONE, &[
+        sub("finalize", "", "v1", "Namespace", &["update"]),
+        status("", "v1", "Namespace"),
+    ]),
+    res("", "v1", "nodes", "node", "Node", false, &["no"], NONE, &[status("", "v1", "Node")]),
+    res("", "v1", "pods", "pod", "Pod", true, &["po"], ALL, &[
+        sub("binding", "", "v1", "Binding", &["create"]),
+        sub("eviction", "policy", "v1", "Eviction", &["create"]),
+        sub("log", "", "v1", "Pod", &["get"]),
+        status("", "v1", "Pod"),
+    ]),
+    res("", "v1", "secrets", "secret", "Secret", true, NONE, NONE, &[]),
+    res("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, &["sa"], NONE, &[]),
+    res("", "v1", "services", "service", "Service", true, &["svc"], ALL, &[status("", "v1", "Service")]),
+    // apps/v1
+    res("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", true, NONE, NONE, &[]),
+    res("apps", "v1", "daemonsets", "daemonset", "DaemonSet", true, &["ds"], ALL, &[status("apps", "v1", "DaemonSet")]),
+    res("apps", "v1", "deployments", "deployment", "Deployment", true, &["deploy"], ALL, &[
+        SCALE,
+        status("apps", "v1", "Deployment"),
+    ]),
+    res("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, &["rs"], ALL, &[
+        SCALE,
+        status("apps", "v1", "ReplicaSet"),
+    ]),
+    res("apps", "v1", "statefulsets", "statefulset", "StatefulSet", true, &["sts"], ALL, &[
+        SCALE,
+        status("apps", "v1", "StatefulSet"),
+    ]),
+    // events.k8s.io/v1
+    res("events.k8s.io", "v1", "events", "event", "Event", true, &["ev"], NONE, &[]),
+    // autoscaling/v2
+    res("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", true, &["hpa"], ALL, &[
+        status("autoscaling", "v2", "HorizontalPodAutoscaler"),
+    ]),
+    // batch/v1
+    res("batch", "v1", "cronjobs", "cronjob", "CronJob", true, &["cj"], ALL, &[status("batch", "v1", "CronJob")]),
+    res("batch", "v1", "jobs", "job", "Job", true, NONE, ALL, &[status("batch", "v1", "Job")]),
+    // scheduling.k8s.io/v1
+    res("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass", false, &["pc"], NONE, &[]),
+    // coordination.k8s.io/v1
+    res("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, NONE, NONE, &[]),
+    // discovery.k8s.io/v1
+    res("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", true, NONE, NONE, &[]),
 ];
 
 impl ResourceInfo {
@@ -364,6 +198,7 @@ impl ResourceInfo {
             format!("{}/{}", self.group, self.version)
         }
     }
+
     /// `pods` or `deployments.apps`, as messages name resources.
     pub fn group_resource(&self) -> String {
         if self.group.is_empty() {
@@ -372,40 +207,55 @@ impl ResourceInfo {
             format!("{}.{}", self.plural, self.group)
         }
     }
+
+    /// `DeploymentList`.
     pub fn list_kind(&self) -> String {
         format!("{}List", self.kind)
     }
+
+    /// The verbs served on the resource.
     pub fn verbs(&self) -> &'static [&'static str] {
         VERBS
     }
+
+    /// The subresource called `name`, if served.
+    pub fn subresource(&self, name: &str) -> Option<&'static Subresource> {
+        self.subresources.iter().find(|s| s.name == name)
+    }
 }
 
+/// Every served resource.
 pub fn all() -> &'static [ResourceInfo] {
     RESOURCES
 }
 
+/// By group, version and plural, as request paths name them.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
     RESOURCES
         .iter()
         .find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
+/// By `apiVersion` and `kind`, as objects name themselves.
 pub fn find_kind(api_version: &str, kind: &str) -> Option<&'static ResourceInfo> {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     RESOURCES
         .iter()
-        .find(|r| r.api_version() == api_version && r.kind == kind)
+        .find(|r| r.group == group && r.version == version && r.kind == kind)
 }
 
-/// By plural, singular or short name.
+/// By plural, singular or short name, ignoring ASCII case (`deploy`, `Deployment`).
 pub fn find_by_name(group: &str, version: &str, name: &str) -> Option<&'static ResourceInfo> {
     RESOURCES.iter().find(|r| {
         r.group == group
             && r.version == version
-            && (r.plural == name || r.singular == name || r.short_names.contains(&name))
+            && (r.plural.eq_ignore_ascii_case(name)
+                || r.singular.eq_ignore_ascii_case(name)
+                || r.short_names.iter().any(|s| s.eq_ignore_ascii_case(name)))
     })
 }
 
-/// The groups in serving order, each with its versions.
+/// The named groups in serving order, each with its versions (preferred first).
 fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
     let mut out: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
     for r in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
@@ -423,21 +273,22 @@ fn group_doc(group: &str, versions: &[&str]) -> Value {
         .iter()
         .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
         .collect();
-    json!({"name": group, "versions": vs, "preferredVersion": vs[0]})
+    let preferred = vs.first().cloned().unwrap_or(Value::Null);
+    json!({"name": group, "versions": vs, "preferredVersion": preferred})
 }
 
-/// `GET /api`.
+/// `GET /api`: `APIVersions` with the one core version.
 pub fn api_versions(server_address: &str) -> Value {
     json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]})
 }
 
-/// `GET /apis`.
+/// `GET /apis`: `APIGroupList` of every named group.
 pub fn api_group_list() -> Value {
     let groups: Vec<Value> = groups().iter().map(|(g, vs)| group_doc(g, vs)).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
-/// `GET /apis/<group>`.
+/// `GET /apis/<group>`: `APIGroup`, or `None` for a group bosun does not serve.
 pub fn api_group(group: &str) -> Option<Value> {
     let (g, vs) = groups().into_iter().find(|(g, _)| *g == group)?;
     let mut doc = group_doc(g, &vs);
@@ -446,7 +297,9 @@ pub fn api_group(group: &str) -> Option<Value> {
     Some(doc)
 }
 
-/// `GET /api/v1` or `GET /apis/<group>/<version>`.
+/// `GET /api/v1` or `GET /apis/<group>/<version>`: `APIResourceList` with every resource and,
+/// after each, its subresources as `<plural>/<sub>` entries (with `group`/`version` where the
+/// subresource speaks another group version, like `deployments/scale`).
 pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
     let matching: Vec<&ResourceInfo> = RESOURCES
         .iter()
@@ -474,13 +327,13 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
             resources.push(sub);
         }
     }
-    let gv = if group.is_empty() {
+    let group_version = if group.is_empty() {
         version.to_string()
     } else {
         format!("{group}/{version}")
     };
     Some(
-        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}),
     )
 }
 
@@ -488,71 +341,365 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
 mod tests {
     use super::*;
 
+    fn get(group: &str, version: &str, plural: &str) -> &'static ResourceInfo {
+        find(group, version, plural).unwrap_or_else(|| panic!("{group}/{version} {plural}"))
+    }
+
+    fn entries(list: &Value) -> Vec<Value> {
+        list["resources"].as_array().cloned().unwrap_or_default()
+    }
+
+    fn entry(list: &Value, name: &str) -> Value {
+        entries(list)
+            .into_iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {list}"))
+    }
+
+    /// What `kubectl api-resources` shows on a real v1.33 cluster for these resources:
+    /// (group, version, plural, singular, kind, namespaced, short names, in "all").
+    #[allow(clippy::type_complexity)]
+    #[rustfmt::skip]
+    const EXPECTED: &[(&str, &str, &str, &str, &str, bool, &[&str], bool)] = &[
+        ("", "v1", "namespaces", "namespace", "Namespace", false, &["ns"], false),
+        ("", "v1", "pods", "pod", "Pod", true, &["po"], true),
+        ("", "v1", "nodes", "node", "Node", false, &["no"], false),
+        ("", "v1", "services", "service", "Service", true, &["svc"], true),
+        ("", "v1", "endpoints", "endpoints", "Endpoints", true, &["ep"], false),
+        ("", "v1", "configmaps", "configmap", "ConfigMap", true, &["cm"], false),
+        ("", "v1", "secrets", "secret", "Secret", true, &[], false),
+        ("", "v1", "events", "event", "Event", true, &["ev"], false),
+        ("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, &["sa"], false),
+        ("apps", "v1", "deployments", "deployment", "Deployment", true, &["deploy"], true),
+        ("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, &["rs"], true),
+        ("apps", "v1", "statefulsets", "statefulset", "StatefulSet", true, &["sts"], true),
+        ("apps", "v1", "daemonsets", "daemonset", "DaemonSet", true, &["ds"], true),
+        ("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", true, &[], false),
+        ("batch", "v1", "jobs", "job", "Job", true, &[], true),
+        ("batch", "v1", "cronjobs", "cronjob", "CronJob", true, &["cj"], true),
+        ("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, &[], false),
+        ("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", true, &[], false),
+        ("events.k8s.io", "v1", "events", "event", "Event", true, &["ev"], false),
+        ("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", true, &["hpa"], true),
+        ("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass", false, &["pc"], false),
+    ];
+
     #[test]
-    fn resources_are_found_by_plural_kind_and_short_name() {
+    fn the_table_holds_what_a_real_cluster_serves() {
+        assert_eq!(all().len(), EXPECTED.len());
+        for (group, version, plural, singular, kind, namespaced, short, in_all) in EXPECTED {
+            let r = get(group, version, plural);
+            assert_eq!(
+                (r.singular, r.kind, r.namespaced, r.short_names),
+                (*singular, *kind, *namespaced, *short),
+                "{plural}"
+            );
+            assert_eq!(r.categories.contains(&"all"), *in_all, "{plural}");
+            assert_eq!(r.verbs(), VERBS);
+        }
+    }
+
+    #[test]
+    fn status_subresources_set_has_status() {
+        for r in all() {
+            assert_eq!(
+                r.has_status,
+                r.subresource("status").is_some(),
+                "{}",
+                r.plural
+            );
+        }
+        assert!(get("", "v1", "pods").has_status);
+        assert!(!get("", "v1", "configmaps").has_status);
+    }
+
+    #[test]
+    fn subresources_are_the_ones_kubectl_uses() {
+        let names =
+            |r: &ResourceInfo| -> Vec<&str> { r.subresources.iter().map(|s| s.name).collect() };
+        assert_eq!(
+            names(get("", "v1", "pods")),
+            ["binding", "eviction", "log", "status"]
+        );
+        assert_eq!(names(get("", "v1", "nodes")), ["status"]);
+        assert_eq!(names(get("", "v1", "services")), ["status"]);
+        for plural in ["deployments", "replicasets", "statefulsets"] {
+            assert_eq!(
+                names(get("apps", "v1", plural)),
+                ["scale", "status"],
+                "{plural}"
+            );
+            let scale = get("apps", "v1", plural)
+                .subresource("scale")
+                .expect("scale");
+            assert_eq!(
+                (scale.group, scale.version, scale.kind),
+                ("autoscaling", "v1", "Scale")
+            );
+        }
+        assert_eq!(names(get("apps", "v1", "daemonsets")), ["status"]);
+        assert_eq!(names(get("batch", "v1", "jobs")), ["status"]);
+        assert_eq!(names(get("batch", "v1", "cronjobs")), ["status"]);
+        assert_eq!(
+            names(get("autoscaling", "v2", "horizontalpodautoscalers")),
+            ["status"]
+        );
+        let eviction = get("", "v1", "pods")
+            .subresource("eviction")
+            .expect("eviction");
+        assert_eq!(
+            (eviction.group, eviction.kind, eviction.verbs),
+            ("policy", "Eviction", &["create"][..])
+        );
+        assert!(get("", "v1", "pods").subresource("exec").is_none());
+    }
+
+    #[test]
+    fn names_render_like_upstream() {
+        let d = get("apps", "v1", "deployments");
+        assert_eq!(
+            (d.api_version(), d.group_resource(), d.list_kind()),
+            (
+                "apps/v1".into(),
+                "deployments.apps".into(),
+                "DeploymentList".into()
+            )
+        );
+        let p = get("", "v1", "pods");
+        assert_eq!(
+            (p.api_version(), p.group_resource(), p.list_kind()),
+            ("v1".into(), "pods".into(), "PodList".into())
+        );
+        let h = get("autoscaling", "v2", "horizontalpodautoscalers");
+        assert_eq!(h.api_version(), "autoscaling/v2");
+    }
+
+    #[test]
+    fn resources_are_found_by_path_kind_and_any_name() {
         assert_eq!(
             find("apps", "v1", "deployments").map(|r| r.kind),
             Some("Deployment")
         );
+        assert!(
+            find("apps", "v1", "deployment").is_none(),
+            "paths use the plural"
+        );
+        assert!(find("apps", "v1", "widgets").is_none());
+        assert!(find("apps", "v2", "deployments").is_none());
+        assert!(find("", "v1", "deployments").is_none());
         assert_eq!(
             find_kind("batch/v1", "CronJob").map(|r| r.plural),
             Some("cronjobs")
         );
+        assert_eq!(find_kind("v1", "Event").map(|r| r.group), Some(""));
         assert_eq!(
-            find_by_name("apps", "v1", "deploy").map(|r| r.plural),
-            Some("deployments")
+            find_kind("events.k8s.io/v1", "Event").map(|r| r.group),
+            Some("events.k8s.io")
         );
-        assert!(find("apps", "v1", "widgets").is_none());
-        assert!(find("", "v1", "pods").is_some_and(|p| p.has_status));
-        assert!(find("", "v1", "configmaps").is_some_and(|c| !c.has_status));
+        assert_eq!(
+            find_kind("autoscaling/v2", "HorizontalPodAutoscaler").map(|r| r.short_names),
+            Some(&["hpa"][..])
+        );
+        assert!(find_kind("apps/v1", "Pod").is_none());
+        assert!(find_kind("v1", "Deployment").is_none());
+        for name in [
+            "deploy",
+            "deployment",
+            "deployments",
+            "Deployment",
+            "DEPLOY",
+        ] {
+            assert_eq!(
+                find_by_name("apps", "v1", name).map(|r| r.plural),
+                Some("deployments"),
+                "{name}"
+            );
+        }
+        assert_eq!(find_by_name("", "v1", "po").map(|r| r.plural), Some("pods"));
+        assert_eq!(find_by_name("", "v1", "ev").map(|r| r.group), Some(""));
+        assert_eq!(
+            find_by_name("events.k8s.io", "v1", "ev").map(|r| r.group),
+            Some("events.k8s.io")
+        );
+        assert!(find_by_name("apps", "v1", "po").is_none());
     }
 
     #[test]
-    fn discovery_lists_resources_and_subresources() {
-        let apps = api_resource_list("apps", "v1").expect("apps/v1");
-        let names: Vec<&str> = apps["resources"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r["name"].as_str())
-            .collect();
-        assert!(
-            names.contains(&"deployments")
-                && names.contains(&"deployments/scale")
-                && names.contains(&"deployments/status")
-        );
-        let scale = apps["resources"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|r| r["name"] == "deployments/scale")
-            .expect("scale");
+    fn core_versions_document() {
         assert_eq!(
-            (scale["group"].as_str(), scale["kind"].as_str()),
-            (Some("autoscaling"), Some("Scale"))
+            api_versions("10.0.0.1:6443"),
+            json!({"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"10.0.0.1:6443"}]})
         );
-        let groups = api_group_list();
-        let names: Vec<&str> = groups["groups"]
+    }
+
+    #[test]
+    fn group_list_has_every_group_with_its_preferred_version() {
+        let list = api_group_list();
+        assert_eq!(
+            (&list["kind"], &list["apiVersion"]),
+            (&json!("APIGroupList"), &json!("v1"))
+        );
+        let names: Vec<&str> = list["groups"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|g| g["name"].as_str())
             .collect();
-        for g in [
-            "apps",
-            "batch",
-            "coordination.k8s.io",
-            "discovery.k8s.io",
-            "events.k8s.io",
-            "autoscaling",
-            "scheduling.k8s.io",
-        ] {
-            assert!(names.contains(&g), "{g}");
-        }
-        assert!(api_resource_list("apps", "v9").is_none());
         assert_eq!(
-            api_group("batch").map(|g| g["preferredVersion"]["groupVersion"].clone()),
-            Some(json!("batch/v1"))
+            names,
+            [
+                "apps",
+                "events.k8s.io",
+                "autoscaling",
+                "batch",
+                "scheduling.k8s.io",
+                "coordination.k8s.io",
+                "discovery.k8s.io"
+            ]
+        );
+        let autoscaling = list["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|g| g["name"] == "autoscaling")
+            .cloned();
+        assert_eq!(
+            autoscaling,
+            Some(
+                json!({"name":"autoscaling","versions":[{"groupVersion":"autoscaling/v2","version":"v2"}],"preferredVersion":{"groupVersion":"autoscaling/v2","version":"v2"}})
+            )
+        );
+    }
+
+    #[test]
+    fn group_document() {
+        assert_eq!(
+            api_group("batch"),
+            Some(
+                json!({"kind":"APIGroup","apiVersion":"v1","name":"batch","versions":[{"groupVersion":"batch/v1","version":"v1"}],"preferredVersion":{"groupVersion":"batch/v1","version":"v1"}})
+            )
+        );
+        assert!(api_group("widgets.example.com").is_none());
+        assert!(api_group("").is_none(), "the core group is /api");
+    }
+
+    #[test]
+    fn resource_lists_have_resources_then_their_subresources() {
+        let apps = api_resource_list("apps", "v1").expect("apps/v1");
+        assert_eq!(
+            (&apps["kind"], &apps["apiVersion"], &apps["groupVersion"]),
+            (&json!("APIResourceList"), &json!("v1"), &json!("apps/v1"))
+        );
+        assert_eq!(
+            entry(&apps, "deployments"),
+            json!({"name":"deployments","singularName":"deployment","namespaced":true,"kind":"Deployment","verbs":["create","delete","deletecollection","get","list","patch","update","watch"],"shortNames":["deploy"],"categories":["all"]})
+        );
+        assert_eq!(
+            entry(&apps, "deployments/scale"),
+            json!({"name":"deployments/scale","singularName":"","namespaced":true,"group":"autoscaling","version":"v1","kind":"Scale","verbs":["get","patch","update"]})
+        );
+        assert_eq!(
+            entry(&apps, "deployments/status"),
+            json!({"name":"deployments/status","singularName":"","namespaced":true,"kind":"Deployment","verbs":["get","patch","update"]})
+        );
+        assert_eq!(
+            entry(&apps, "controllerrevisions"),
+            json!({"name":"controllerrevisions","singularName":"controllerrevision","namespaced":true,"kind":"ControllerRevision","verbs":["create","delete","deletecollection","get","list","patch","update","watch"]})
+        );
+        let names: Vec<String> = entries(&apps)
+            .iter()
+            .filter_map(|r| r["name"].as_str().map(String::from))
+            .collect();
+        let deploy = names.iter().position(|n| n == "deployments");
+        let scale = names.iter().position(|n| n == "deployments/scale");
+        assert!(deploy < scale);
+
+        let core = api_resource_list("", "v1").expect("v1");
+        assert_eq!(core["groupVersion"], "v1");
+        assert_eq!(
+            entry(&core, "pods/log"),
+            json!({"name":"pods/log","singularName":"","namespaced":true,"kind":"Pod","verbs":["get"]})
+        );
+        assert_eq!(
+            entry(&core, "pods/binding"),
+            json!({"name":"pods/binding","singularName":"","namespaced":true,"kind":"Binding","verbs":["create"]})
+        );
+        assert_eq!(
+            entry(&core, "pods/eviction"),
+            json!({"name":"pods/eviction","singularName":"","namespaced":true,"group":"policy","version":"v1","kind":"Eviction","verbs":["create"]})
+        );
+        assert_eq!(entry(&core, "nodes")["namespaced"], false);
+        assert_eq!(
+            entry(&core, "namespaces/finalize")["verbs"],
+            json!(["update"])
+        );
+        assert_eq!(entry(&core, "pods")["categories"], json!(["all"]));
+        assert!(entry(&core, "secrets").get("shortNames").is_none());
+
+        let hpa = api_resource_list("autoscaling", "v2").expect("autoscaling/v2");
+        assert_eq!(
+            entry(&hpa, "horizontalpodautoscalers")["shortNames"],
+            json!(["hpa"])
+        );
+        assert!(api_resource_list("apps", "v9").is_none());
+        assert!(api_resource_list("widgets", "v1").is_none());
+    }
+
+    #[test]
+    fn every_served_group_version_has_a_resource_list() {
+        for r in all() {
+            let list = api_resource_list(r.group, r.version).expect("list");
+            entry(&list, r.plural);
+            for s in r.subresources {
+                entry(&list, &format!("{}/{}", r.plural, s.name));
+            }
+            if !r.group.is_empty() {
+                assert!(api_group(r.group).is_some(), "{}", r.group);
+            }
+        }
+    }
+
+    #[test]
+    fn discovery_documents_deserialize_as_the_upstream_types() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+            APIGroup, APIGroupList, APIResourceList, APIVersions,
+        };
+        let versions: APIVersions =
+            serde_json::from_value(api_versions("127.0.0.1:6443")).expect("APIVersions");
+        assert_eq!(versions.versions, ["v1"]);
+        let groups: APIGroupList = serde_json::from_value(api_group_list()).expect("APIGroupList");
+        assert_eq!(groups.groups.len(), 7);
+        let group: APIGroup =
+            serde_json::from_value(api_group("apps").expect("apps")).expect("APIGroup");
+        assert_eq!(
+            group.preferred_version.map(|v| v.group_version),
+            Some("apps/v1".to_string())
+        );
+        for gv in [
+            ("", "v1"),
+            ("apps", "v1"),
+            ("batch", "v1"),
+            ("autoscaling", "v2"),
+        ] {
+            let list: APIResourceList =
+                serde_json::from_value(api_resource_list(gv.0, gv.1).expect("list"))
+                    .expect("APIResourceList");
+            assert!(!list.resources.is_empty());
+        }
+        let apps: APIResourceList =
+            serde_json::from_value(api_resource_list("apps", "v1").expect("apps")).expect("apps");
+        let scale = apps
+            .resources
+            .iter()
+            .find(|r| r.name == "deployments/scale")
+            .expect("scale");
+        assert_eq!(
+            (
+                scale.group.as_deref(),
+                scale.version.as_deref(),
+                scale.kind.as_str()
+            ),
+            (Some("autoscaling"), Some("v1"), "Scale")
         );
     }
 }

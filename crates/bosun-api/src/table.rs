@@ -1,28 +1,50 @@
-//! Server-side printing: objects as the `meta.k8s.io/v1` Table `kubectl get` asks for, with
-//! the columns a real cluster shows for each kind (priority 1 columns appear with `-o wide`).
+//! Server-side printing: objects as the `meta.k8s.io/v1` Table that `kubectl get` asks for, with
+//! the columns and cells upstream's printers write for each kind
+//! (kubernetes/pkg/printers/internalversion/printers.go).
+//!
+//! Like upstream's table convertor, every row carries the wide (priority 1) cells too; kubectl
+//! shows them with `-o wide`. Objects are read as JSON, and fields an upstream API server would
+//! have defaulted (`spec.replicas`, `spec.type`, ...) read as their defaults when absent.
 
 use crate::resources::ResourceInfo;
-use serde_json::{Value, json};
+use crate::selector::LabelSelector;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 /// What each row carries besides its cells (`?includeObject=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IncludeObject {
+    /// No `object`.
     None,
+    /// A `meta.k8s.io/v1` `PartialObjectMetadata` with the object's metadata (the default).
     #[default]
     Metadata,
+    /// The whole object.
     Object,
 }
 
-/// Kubernetes' HumanDuration: "5s", "3m2s", "10m", "5h3m", "2d3h", "45d", "2y3d".
+/// Kubernetes' `duration.HumanDuration`: "5s", "3m2s", "10m", "5h3m", "2d3h", "45d", "2y3d".
 pub fn human_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs < 120 {
-        return format!("{secs}s");
+    human_nanos(i128::try_from(d.as_nanos()).unwrap_or(i128::MAX))
+}
+
+/// `HumanDuration` of a signed duration: a second of clock skew reads "0s", more "<invalid>".
+fn human_nanos(nanos: i128) -> String {
+    let seconds = nanos / 1_000_000_000;
+    if seconds < -1 {
+        return "<invalid>".into();
     }
-    let minutes = secs / 60;
+    if seconds < 0 {
+        return "0s".into();
+    }
+    if seconds < 120 {
+        return format!("{seconds}s");
+    }
+    let minutes = seconds / 60;
     if minutes < 10 {
-        let s = secs % 60;
+        let s = seconds % 60;
         return if s == 0 {
             format!("{minutes}m")
         } else {
@@ -32,7 +54,7 @@ pub fn human_duration(d: Duration) -> String {
     if minutes < 180 {
         return format!("{minutes}m");
     }
-    let hours = secs / 3600;
+    let hours = seconds / 3600;
     if hours < 8 {
         let m = minutes % 60;
         return if m == 0 {
@@ -66,865 +88,1443 @@ pub fn human_duration(d: Duration) -> String {
     format!("{}y", hours / 24 / 365)
 }
 
-fn age_of(ts: Option<&str>, now: SystemTime) -> String {
-    let Some(ts) = ts else {
-        return "<unknown>".into();
-    };
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts) else {
-        return "<unknown>".into();
-    };
-    let now = chrono::DateTime::<chrono::Utc>::from(now);
-    let d = now.signed_duration_since(t.with_timezone(&chrono::Utc));
-    human_duration(d.to_std().unwrap_or_default())
+fn parse_time(ts: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(ts)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
-fn s<'a>(o: &'a Value, ptr: &str) -> Option<&'a str> {
-    o.pointer(ptr).and_then(Value::as_str)
+/// Nanoseconds from `from` to `to`.
+fn nanos_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i128 {
+    let d = to.signed_duration_since(from);
+    d.num_nanoseconds()
+        .map_or_else(|| i128::from(d.num_milliseconds()) * 1_000_000, i128::from)
 }
 
-fn n(o: &Value, ptr: &str) -> i64 {
-    o.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
-}
-
-fn or_none(v: Option<String>) -> String {
-    v.filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "<none>".into())
-}
-
-struct Col {
-    name: &'static str,
-    kind: &'static str,
-    priority: u8,
-}
-
-const fn c(name: &'static str, kind: &'static str, priority: u8) -> Col {
-    Col {
-        name,
-        kind,
-        priority,
+/// Upstream's `translateTimestampSince`: how long ago `ts` was, "<unknown>" when unset.
+fn since(ts: Option<&str>, now: SystemTime) -> String {
+    match ts.filter(|t| !t.is_empty()).and_then(parse_time) {
+        Some(t) => human_nanos(nanos_between(t, DateTime::<Utc>::from(now))),
+        None => "<unknown>".into(),
     }
 }
 
-fn containers_images(o: &Value, spec_ptr: &str) -> (String, String) {
-    let cs = o
-        .pointer(spec_ptr)
+/// The string at a JSON pointer.
+fn text<'a>(o: &'a Value, ptr: &str) -> Option<&'a str> {
+    o.pointer(ptr).and_then(Value::as_str)
+}
+
+/// The string at a JSON pointer, "" when absent.
+fn text_or_empty<'a>(o: &'a Value, ptr: &str) -> &'a str {
+    text(o, ptr).unwrap_or_default()
+}
+
+/// The integer at a JSON pointer, `default` when absent.
+fn int(o: &Value, ptr: &str, default: i64) -> i64 {
+    o.pointer(ptr).and_then(Value::as_i64).unwrap_or(default)
+}
+
+/// The array at a JSON pointer, empty when absent.
+fn list<'a>(o: &'a Value, ptr: &str) -> &'a [Value] {
+    o.pointer(ptr)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// A quantity or other scalar as text.
+fn scalar(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn none_if_empty(s: String) -> String {
+    if s.is_empty() { "<none>".into() } else { s }
+}
+
+/// Upstream's `labels.FormatLabels`: `k=v` sorted by key, "<none>" when empty.
+fn format_labels(map: Option<&Value>) -> String {
+    let pairs: Vec<String> = map
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    none_if_empty(pairs.join(","))
+}
+
+/// Upstream's `metav1.FormatLabelSelector`: "<none>" when it selects everything or nothing,
+/// "<error>" when invalid.
+fn format_label_selector(sel: Option<&Value>) -> String {
+    match LabelSelector::from_label_selector(sel.unwrap_or(&Value::Null)) {
+        Ok(s) => none_if_empty(s.to_string()),
+        Err(_) => "<error>".into(),
+    }
+}
+
+/// Upstream's `layoutContainerCells`: names and images, comma-separated.
+fn containers(pod_spec: Option<&Value>) -> (String, String) {
+    let cs = pod_spec
         .and_then(|s| s.get("containers"))
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+        .map_or(&[][..], Vec::as_slice);
     let names: Vec<&str> = cs
         .iter()
-        .filter_map(|c| c.get("name").and_then(Value::as_str))
+        .map(|c| c.get("name").and_then(Value::as_str).unwrap_or_default())
         .collect();
     let images: Vec<&str> = cs
         .iter()
-        .filter_map(|c| c.get("image").and_then(Value::as_str))
+        .map(|c| c.get("image").and_then(Value::as_str).unwrap_or_default())
         .collect();
     (names.join(","), images.join(","))
 }
 
-fn selector_string(o: &Value, ptr: &str) -> String {
-    o.pointer(ptr)
-        .and_then(|s| crate::selector::LabelSelector::from_label_selector(s).ok())
-        .map(|s| s.to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "<none>".into())
-}
-
-fn map_string(o: &Value, ptr: &str) -> String {
-    let m = o.pointer(ptr).and_then(Value::as_object);
-    or_none(m.map(|m| {
-        m.iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-            .collect::<Vec<_>>()
-            .join(",")
-    }))
-}
-
-fn pod_status(o: &Value) -> String {
-    if o.pointer("/metadata/deletionTimestamp").is_some() {
-        return "Terminating".into();
+/// Upstream's `listWithMoreString`: the first `max`, "+ N more...", "<unset>" when empty.
+fn list_with_more(items: &[String], max: usize) -> String {
+    if items.len() > max {
+        return format!("{} + {} more...", items[..max].join(","), items.len() - max);
     }
-    let statuses = o
-        .pointer("/status/containerStatuses")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for cs in &statuses {
-        if let Some(r) = s(cs, "/state/waiting/reason") {
-            return r.into();
-        }
-        if let Some(r) = s(cs, "/state/terminated/reason") {
-            return r.into();
-        }
+    if items.is_empty() {
+        return "<unset>".into();
     }
-    s(o, "/status/reason")
-        .or_else(|| s(o, "/status/phase"))
-        .unwrap_or("Pending")
-        .into()
+    items.join(",")
 }
 
-/// The columns and cells of one kind.
-fn columns(res: &ResourceInfo, o: &Value, now: SystemTime) -> (Vec<Col>, Vec<Value>) {
-    let name = s(o, "/metadata/name").unwrap_or_default().to_string();
-    let age = age_of(s(o, "/metadata/creationTimestamp"), now);
+/// Upstream's `net.JoinHostPort`.
+fn host_port(ip: &str, port: i64) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+/// One column definition.
+#[derive(Debug, Clone, Copy)]
+struct Column {
+    name: &'static str,
+    kind: &'static str,
+    format: &'static str,
+    priority: u8,
+    description: &'static str,
+}
+
+const fn col(name: &'static str, kind: &'static str, description: &'static str) -> Column {
+    Column {
+        name,
+        kind,
+        format: "",
+        priority: 0,
+        description,
+    }
+}
+
+/// A priority 1 (`-o wide`) column.
+const fn wide(name: &'static str, kind: &'static str, description: &'static str) -> Column {
+    Column {
+        name,
+        kind,
+        format: "",
+        priority: 1,
+        description,
+    }
+}
+
+const NAME_DOC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+const AGE_DOC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
+const CONTAINERS_DOC: &str = "Names of each container in the template.";
+const IMAGES_DOC: &str = "Images referenced by each container in the template.";
+const SELECTOR_DOC: &str = "A label query over pods that should match the replicas count. Label keys and values that must match in order to be controlled by this controller, if empty defaulted to labels on Pod template. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors";
+
+const NAME: Column = Column {
+    name: "Name",
+    kind: "string",
+    format: "name",
+    priority: 0,
+    description: NAME_DOC,
+};
+const AGE: Column = col("Age", "string", AGE_DOC);
+const CONTAINERS: Column = wide("Containers", "string", CONTAINERS_DOC);
+const IMAGES: Column = wide("Images", "string", IMAGES_DOC);
+const SELECTOR: Column = wide("Selector", "string", SELECTOR_DOC);
+
+const POD_COLUMNS: &[Column] = &[
+    NAME,
+    col(
+        "Ready",
+        "string",
+        "The aggregate readiness state of this pod for accepting traffic.",
+    ),
+    col(
+        "Status",
+        "string",
+        "The aggregate status of the containers in this pod.",
+    ),
+    col(
+        "Restarts",
+        "string",
+        "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+    ),
+    AGE,
+    wide(
+        "IP",
+        "string",
+        "podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
+    ),
+    wide(
+        "Node",
+        "string",
+        "NodeName indicates in which node this pod is scheduled.",
+    ),
+    wide(
+        "Nominated Node",
+        "string",
+        "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods.",
+    ),
+    wide(
+        "Readiness Gates",
+        "string",
+        "If specified, all readiness gates will be evaluated for pod readiness.",
+    ),
+];
+const NAMESPACE_COLUMNS: &[Column] = &[
+    NAME,
+    col("Status", "string", "The status of the namespace"),
+    AGE,
+];
+const NODE_COLUMNS: &[Column] = &[
+    NAME,
+    col("Status", "string", "The status of the node"),
+    col("Roles", "string", "The roles of the node"),
+    AGE,
+    col("Version", "string", "Kubelet Version reported by the node."),
+    wide(
+        "Internal-IP",
+        "string",
+        "List of addresses reachable to the node.",
+    ),
+    wide(
+        "External-IP",
+        "string",
+        "List of addresses reachable to the node.",
+    ),
+    wide(
+        "OS-Image",
+        "string",
+        "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).",
+    ),
+    wide(
+        "Kernel-Version",
+        "string",
+        "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).",
+    ),
+    wide(
+        "Container-Runtime",
+        "string",
+        "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).",
+    ),
+];
+const SERVICE_COLUMNS: &[Column] = &[
+    NAME,
+    col(
+        "Type",
+        "string",
+        "type determines how the Service is exposed.",
+    ),
+    col(
+        "Cluster-IP",
+        "string",
+        "clusterIP is the IP address of the service and is usually assigned randomly.",
+    ),
+    col(
+        "External-IP",
+        "string",
+        "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.",
+    ),
+    col(
+        "Port(s)",
+        "string",
+        "The list of ports that are exposed by this service.",
+    ),
+    AGE,
+    wide(
+        "Selector",
+        "string",
+        "Route service traffic to pods with label keys and values matching this selector.",
+    ),
+];
+const ENDPOINTS_COLUMNS: &[Column] = &[
+    NAME,
+    col(
+        "Endpoints",
+        "string",
+        "The set of all endpoints is the union of all subsets.",
+    ),
+    AGE,
+];
+const CONFIGMAP_COLUMNS: &[Column] = &[
+    NAME,
+    col("Data", "string", "Data contains the configuration data."),
+    AGE,
+];
+const SECRET_COLUMNS: &[Column] = &[
+    NAME,
+    col(
+        "Type",
+        "string",
+        "Used to facilitate programmatic handling of secret data.",
+    ),
+    col("Data", "string", "Data contains the secret data."),
+    AGE,
+];
+const SERVICE_ACCOUNT_COLUMNS: &[Column] = &[
+    NAME,
+    col(
+        "Secrets",
+        "string",
+        "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.",
+    ),
+    AGE,
+];
+const EVENT_COLUMNS: &[Column] = &[
+    col(
+        "Last Seen",
+        "string",
+        "The time at which the most recent occurrence of this event was recorded.",
+    ),
+    col("Type", "string", "Type of this event (Normal, Warning)."),
+    col(
+        "Reason",
+        "string",
+        "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+    ),
+    col("Object", "string", "The object that this event is about."),
+    wide(
+        "Subobject",
+        "string",
+        "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2].",
+    ),
+    wide(
+        "Source",
+        "string",
+        "The component reporting this event. Should be a short machine understandable string.",
+    ),
+    col(
+        "Message",
+        "string",
+        "A human-readable description of the status of this operation.",
+    ),
+    wide(
+        "First Seen",
+        "string",
+        "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)",
+    ),
+    wide(
+        "Count",
+        "string",
+        "The number of times this event has occurred.",
+    ),
+    Column {
+        name: "Name",
+        kind: "string",
+        format: "name",
+        priority: 1,
+        description: NAME_DOC,
+    },
+];
+const DEPLOYMENT_COLUMNS: &[Column] = &[
+    NAME,
+    col("Ready", "string", "Number of the pod with ready state"),
+    col(
+        "Up-to-date",
+        "string",
+        "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+    ),
+    col(
+        "Available",
+        "string",
+        "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+    ),
+    AGE,
+    CONTAINERS,
+    IMAGES,
+    SELECTOR,
+];
+const REPLICA_SET_COLUMNS: &[Column] = &[
+    NAME,
+    col(
+        "Desired",
+        "integer",
+        "Replicas is the number of desired replicas.",
+    ),
+    col(
+        "Current",
+        "integer",
+        "Replicas is the most recently observed number of replicas.",
+    ),
+    col(
+        "Ready",
+        "integer",
+        "The number of ready replicas for this replica set.",
+    ),
+    AGE,
+    CONTAINERS,
+    IMAGES,
+    SELECTOR,
+];
+const STATEFUL_SET_COLUMNS: &[Column] = &[
+    NAME,
+    col("Ready", "string", "Number of the pod with ready state"),
+    AGE,
+    CONTAINERS,
+    IMAGES,
+];
+const DAEMON_SET_COLUMNS: &[Column] = &[
+    NAME,
+    col(
+        "Desired",
+        "integer",
+        "The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod).",
+    ),
+    col(
+        "Current",
+        "integer",
+        "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.",
+    ),
+    col(
+        "Ready",
+        "integer",
+        "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready.",
+    ),
+    col(
+        "Up-to-date",
+        "integer",
+        "The total number of nodes that are running updated daemon pod",
+    ),
+    col(
+        "Available",
+        "integer",
+        "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available (ready for at least spec.minReadySeconds)",
+    ),
+    col(
+        "Node Selector",
+        "string",
+        "NodeSelector is a selector which must be true for the pod to fit on a node.",
+    ),
+    AGE,
+    CONTAINERS,
+    IMAGES,
+    SELECTOR,
+];
+const CONTROLLER_REVISION_COLUMNS: &[Column] = &[
+    NAME,
+    col("Controller", "string", "Controller of the object"),
+    col(
+        "Revision",
+        "string",
+        "Revision indicates the revision of the state represented by Data.",
+    ),
+    AGE,
+];
+const JOB_COLUMNS: &[Column] = &[
+    NAME,
+    col("Status", "string", "Status of the job."),
+    col(
+        "Completions",
+        "string",
+        "The number of pods which reached phase Succeeded.",
+    ),
+    col("Duration", "string", "Time required to complete the job."),
+    AGE,
+    CONTAINERS,
+    IMAGES,
+    SELECTOR,
+];
+const CRON_JOB_COLUMNS: &[Column] = &[
+    NAME,
+    col(
+        "Schedule",
+        "string",
+        "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron.",
+    ),
+    col(
+        "Timezone",
+        "string",
+        "The time zone name for the given schedule, see https://en.wikipedia.org/wiki/List_of_tz_database_time_zones.",
+    ),
+    col(
+        "Suspend",
+        "boolean",
+        "This flag tells the controller to suspend subsequent executions, it does not apply to already started executions.",
+    ),
+    col(
+        "Active",
+        "integer",
+        "A list of pointers to currently running jobs.",
+    ),
+    col(
+        "Last Schedule",
+        "string",
+        "Information when was the last time the job was successfully scheduled.",
+    ),
+    AGE,
+    CONTAINERS,
+    IMAGES,
+    SELECTOR,
+];
+const LEASE_COLUMNS: &[Column] = &[
+    NAME,
+    col(
+        "Holder",
+        "string",
+        "holderIdentity contains the identity of the holder of a current lease.",
+    ),
+    AGE,
+];
+const ENDPOINT_SLICE_COLUMNS: &[Column] = &[
+    NAME,
+    col(
+        "AddressType",
+        "string",
+        "addressType specifies the type of address carried by this EndpointSlice.",
+    ),
+    col(
+        "Ports",
+        "string",
+        "ports specifies the list of network ports exposed by each endpoint in this slice.",
+    ),
+    col(
+        "Endpoints",
+        "string",
+        "endpoints is a list of unique endpoints in this slice.",
+    ),
+    AGE,
+];
+const HPA_COLUMNS: &[Column] = &[
+    NAME,
+    col(
+        "Reference",
+        "string",
+        "reference to scaled resource; horizontal pod autoscaler will learn the current resource consumption and will set the desired number of pods by using its Scale subresource.",
+    ),
+    col(
+        "Targets",
+        "string",
+        "metrics contains the specifications for which to use to calculate the desired replica count.",
+    ),
+    col(
+        "MinPods",
+        "string",
+        "minReplicas is the lower limit for the number of replicas to which the autoscaler can scale down.",
+    ),
+    col(
+        "MaxPods",
+        "string",
+        "maxReplicas is the upper limit for the number of replicas to which the autoscaler can scale up.",
+    ),
+    col(
+        "Replicas",
+        "string",
+        "currentReplicas is current number of replicas of pods managed by this autoscaler, as last seen by the autoscaler.",
+    ),
+    AGE,
+];
+const PRIORITY_CLASS_COLUMNS: &[Column] = &[
+    NAME,
+    col(
+        "Value",
+        "integer",
+        "value represents the integer value of this priority class.",
+    ),
+    col(
+        "Global-Default",
+        "boolean",
+        "globalDefault specifies whether this PriorityClass should be considered as the default priority for pods that do not have any priority class.",
+    ),
+    AGE,
+    col(
+        "PreemptionPolicy",
+        "string",
+        "preemptionPolicy is the Policy for preempting pods with lower priority.",
+    ),
+];
+const DEFAULT_COLUMNS: &[Column] = &[NAME, AGE];
+
+/// The cells of one row and, for finished pods, its conditions.
+#[derive(Debug, Default)]
+struct Row {
+    cells: Vec<Value>,
+    conditions: Option<Value>,
+}
+
+impl From<Vec<Value>> for Row {
+    fn from(cells: Vec<Value>) -> Self {
+        Self {
+            cells,
+            conditions: None,
+        }
+    }
+}
+
+type Printer = fn(&Value, SystemTime) -> Row;
+
+/// The columns of `res` and the function that prints one object's row.
+fn printer(res: &ResourceInfo) -> (&'static [Column], Printer) {
     match (res.group, res.kind) {
-        ("", "Pod") => {
-            let statuses = o
-                .pointer("/status/containerStatuses")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let total = o
-                .pointer("/spec/containers")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
-            let ready = statuses
-                .iter()
-                .filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true))
-                .count();
-            let restarts: i64 = statuses.iter().map(|c| n(c, "/restartCount")).sum();
-            let gates = o
-                .pointer("/spec/readinessGates")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
-            (
-                vec![
-                    c("Name", "string", 0),
-                    c("Ready", "string", 0),
-                    c("Status", "string", 0),
-                    c("Restarts", "string", 0),
-                    c("Age", "string", 0),
-                    c("IP", "string", 1),
-                    c("Node", "string", 1),
-                    c("Nominated Node", "string", 1),
-                    c("Readiness Gates", "string", 1),
-                ],
-                vec![
-                    json!(name),
-                    json!(format!("{ready}/{total}")),
-                    json!(pod_status(o)),
-                    json!(restarts.to_string()),
-                    json!(age),
-                    json!(or_none(s(o, "/status/podIP").map(String::from))),
-                    json!(or_none(s(o, "/spec/nodeName").map(String::from))),
-                    json!(or_none(s(o, "/status/nominatedNodeName").map(String::from))),
-                    json!(if gates == 0 {
-                        "<none>".to_string()
-                    } else {
-                        format!("0/{gates}")
-                    }),
-                ],
-            )
+        ("", "Pod") => (POD_COLUMNS, pod_row),
+        ("", "Namespace") => (NAMESPACE_COLUMNS, namespace_row),
+        ("", "Node") => (NODE_COLUMNS, node_row),
+        ("", "Service") => (SERVICE_COLUMNS, service_row),
+        ("", "Endpoints") => (ENDPOINTS_COLUMNS, endpoints_row),
+        ("", "ConfigMap") => (CONFIGMAP_COLUMNS, configmap_row),
+        ("", "Secret") => (SECRET_COLUMNS, secret_row),
+        ("", "ServiceAccount") => (SERVICE_ACCOUNT_COLUMNS, service_account_row),
+        ("", "Event") => (EVENT_COLUMNS, event_row),
+        ("events.k8s.io", "Event") => (EVENT_COLUMNS, events_v1_row),
+        ("apps", "Deployment") => (DEPLOYMENT_COLUMNS, deployment_row),
+        ("apps", "ReplicaSet") => (REPLICA_SET_COLUMNS, replica_set_row),
+        ("apps", "StatefulSet") => (STATEFUL_SET_COLUMNS, stateful_set_row),
+        ("apps", "DaemonSet") => (DAEMON_SET_COLUMNS, daemon_set_row),
+        ("apps", "ControllerRevision") => (CONTROLLER_REVISION_COLUMNS, controller_revision_row),
+        ("batch", "Job") => (JOB_COLUMNS, job_row),
+        ("batch", "CronJob") => (CRON_JOB_COLUMNS, cron_job_row),
+        ("coordination.k8s.io", "Lease") => (LEASE_COLUMNS, lease_row),
+        ("discovery.k8s.io", "EndpointSlice") => (ENDPOINT_SLICE_COLUMNS, endpoint_slice_row),
+        ("autoscaling", "HorizontalPodAutoscaler") => (HPA_COLUMNS, hpa_row),
+        ("scheduling.k8s.io", "PriorityClass") => (PRIORITY_CLASS_COLUMNS, priority_class_row),
+        _ => (DEFAULT_COLUMNS, default_row),
+    }
+}
+
+fn name(o: &Value) -> Value {
+    json!(text_or_empty(o, "/metadata/name"))
+}
+
+fn age(o: &Value, now: SystemTime) -> Value {
+    json!(since(text(o, "/metadata/creationTimestamp"), now))
+}
+
+fn default_row(o: &Value, now: SystemTime) -> Row {
+    vec![name(o), age(o, now)].into()
+}
+
+fn has_condition(o: &Value, ptr: &str, kind: &str) -> bool {
+    list(o, ptr)
+        .iter()
+        .any(|c| c["type"] == kind && c["status"] == "True")
+}
+
+/// Upstream's `printPod`: readiness, the aggregate status (init containers, waiting and
+/// terminated reasons, Terminating), restarts with the last restart's age.
+fn pod_row(o: &Value, now: SystemTime) -> Row {
+    let init_specs = list(o, "/spec/initContainers");
+    let restartable = |name: &str| {
+        init_specs
+            .iter()
+            .any(|c| c["name"] == name && c["restartPolicy"] == "Always")
+    };
+    let total = list(o, "/spec/containers").len()
+        + init_specs
+            .iter()
+            .filter(|c| c["restartPolicy"] == "Always")
+            .count();
+    let mut ready = 0usize;
+    let mut restarts = 0i64;
+    let mut sidecar_restarts = 0i64;
+    let mut last_restart: Option<DateTime<Utc>> = None;
+    let mut last_sidecar_restart: Option<DateTime<Utc>> = None;
+    let finished = |c: &Value| text(c, "/lastState/terminated/finishedAt").and_then(parse_time);
+
+    let phase = text(o, "/status/phase").unwrap_or("Pending");
+    let mut reason = match text(o, "/status/reason") {
+        Some(r) if !r.is_empty() => r.to_string(),
+        _ => phase.to_string(),
+    };
+    if list(o, "/status/conditions")
+        .iter()
+        .any(|c| c["type"] == "PodScheduled" && c["reason"] == "SchedulingGated")
+    {
+        reason = "SchedulingGated".into();
+    }
+
+    let mut initializing = false;
+    for (i, c) in list(o, "/status/initContainerStatuses").iter().enumerate() {
+        let count = int(c, "/restartCount", 0);
+        restarts += count;
+        last_restart = last_restart.max(finished(c));
+        let sidecar = restartable(text_or_empty(c, "/name"));
+        if sidecar {
+            sidecar_restarts += count;
+            last_sidecar_restart = last_sidecar_restart.max(finished(c));
         }
-        ("", "Namespace") => (
-            vec![
-                c("Name", "string", 0),
-                c("Status", "string", 0),
-                c("Age", "string", 0),
-            ],
-            vec![
-                json!(name),
-                json!(s(o, "/status/phase").unwrap_or("Active")),
-                json!(age),
-            ],
-        ),
-        ("", "Node") => {
-            let conds = o
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let ready = conds
-                .iter()
-                .find(|c| c["type"] == "Ready")
-                .and_then(|c| c["status"].as_str())
-                .unwrap_or("Unknown");
-            let mut status = match ready {
-                "True" => "Ready",
-                "False" => "NotReady",
-                _ => "Unknown",
+        let terminated = c.pointer("/state/terminated");
+        if terminated.is_some_and(|t| int(t, "/exitCode", 0) == 0) {
+            continue;
+        }
+        if sidecar && c["started"] == true {
+            if c["ready"] == true {
+                ready += 1;
             }
-            .to_string();
-            if o.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
-                status.push_str(",SchedulingDisabled");
-            }
-            let addr = |t: &str| {
-                o.pointer("/status/addresses")
-                    .and_then(Value::as_array)
-                    .and_then(|a| a.iter().find(|x| x["type"] == t))
-                    .and_then(|x| x["address"].as_str())
-                    .map(String::from)
+            continue;
+        }
+        let waiting = text(c, "/state/waiting/reason").filter(|r| !r.is_empty());
+        if let Some(t) = terminated {
+            reason = match text(t, "/reason").filter(|r| !r.is_empty()) {
+                Some(r) => format!("Init:{r}"),
+                None if int(t, "/signal", 0) != 0 => {
+                    format!("Init:Signal:{}", int(t, "/signal", 0))
+                }
+                None => format!("Init:ExitCode:{}", int(t, "/exitCode", 0)),
             };
-            (
-                vec![
-                    c("Name", "string", 0),
-                    c("Status", "string", 0),
-                    c("Roles", "string", 0),
-                    c("Age", "string", 0),
-                    c("Version", "string", 0),
-                    c("Internal-IP", "string", 1),
-                    c("External-IP", "string", 1),
-                    c("OS-Image", "string", 1),
-                    c("Kernel-Version", "string", 1),
-                    c("Container-Runtime", "string", 1),
-                ],
-                vec![
-                    json!(name),
-                    json!(status),
-                    json!("<none>"),
-                    json!(age),
-                    json!(s(o, "/status/nodeInfo/kubeletVersion").unwrap_or("")),
-                    json!(or_none(addr("InternalIP"))),
-                    json!(or_none(addr("ExternalIP"))),
-                    json!(s(o, "/status/nodeInfo/osImage").unwrap_or("")),
-                    json!(s(o, "/status/nodeInfo/kernelVersion").unwrap_or("")),
-                    json!(s(o, "/status/nodeInfo/containerRuntimeVersion").unwrap_or("")),
-                ],
-            )
+        } else if let Some(w) = waiting.filter(|w| *w != "PodInitializing") {
+            reason = format!("Init:{w}");
+        } else {
+            reason = format!("Init:{i}/{}", init_specs.len());
         }
-        ("", "Service") => {
-            let ports: Vec<String> = o
-                .pointer("/spec/ports")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|p| format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP")))
-                .collect();
-            (
-                vec![
-                    c("Name", "string", 0),
-                    c("Type", "string", 0),
-                    c("Cluster-IP", "string", 0),
-                    c("External-IP", "string", 0),
-                    c("Port(s)", "string", 0),
-                    c("Age", "string", 0),
-                    c("Selector", "string", 1),
-                ],
-                vec![
-                    json!(name),
-                    json!(s(o, "/spec/type").unwrap_or("ClusterIP")),
-                    json!(or_none(s(o, "/spec/clusterIP").map(String::from))),
-                    json!("<none>"),
-                    json!(or_none(Some(ports.join(",")))),
-                    json!(age),
-                    json!(map_string(o, "/spec/selector")),
-                ],
-            )
+        initializing = true;
+        break;
+    }
+
+    if !initializing || has_condition(o, "/status/conditions", "Initialized") {
+        restarts = sidecar_restarts;
+        last_restart = last_sidecar_restart;
+        let mut has_running = false;
+        for c in list(o, "/status/containerStatuses").iter().rev() {
+            restarts += int(c, "/restartCount", 0);
+            last_restart = last_restart.max(finished(c));
+            let waiting = text(c, "/state/waiting/reason").filter(|r| !r.is_empty());
+            let terminated = c.pointer("/state/terminated");
+            if let Some(w) = waiting {
+                reason = w.to_string();
+            } else if let Some(t) = terminated {
+                reason = match text(t, "/reason").filter(|r| !r.is_empty()) {
+                    Some(r) => r.to_string(),
+                    None if int(t, "/signal", 0) != 0 => {
+                        format!("Signal:{}", int(t, "/signal", 0))
+                    }
+                    None => format!("ExitCode:{}", int(t, "/exitCode", 0)),
+                };
+            } else if c["ready"] == true && c.pointer("/state/running").is_some() {
+                has_running = true;
+                ready += 1;
+            }
         }
-        ("", "Endpoints") => {
-            let eps: Vec<String> = o
-                .pointer("/subsets")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .flat_map(|s| {
-                    let ports: Vec<i64> = s["ports"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|p| p["port"].as_i64())
-                        .collect();
-                    let ips: Vec<String> = s["addresses"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|a| a["ip"].as_str().map(String::from))
-                        .collect();
-                    ips.into_iter()
-                        .flat_map(move |ip| {
-                            let ports = ports.clone();
-                            ports.into_iter().map(move |p| format!("{ip}:{p}"))
-                        })
-                        .collect::<Vec<_>>()
+        if reason == "Completed" && has_running {
+            reason = if has_condition(o, "/status/conditions", "Ready") {
+                "Running".into()
+            } else {
+                "NotReady".into()
+            };
+        }
+    }
+
+    if o.pointer("/metadata/deletionTimestamp").is_some() {
+        if text(o, "/status/reason") == Some("NodeLost") {
+            reason = "Unknown".into();
+        } else if phase != "Succeeded" && phase != "Failed" {
+            reason = "Terminating".into();
+        }
+    }
+
+    let restarts_cell = match last_restart {
+        Some(t) if restarts != 0 => format!(
+            "{restarts} ({} ago)",
+            human_nanos(nanos_between(t, DateTime::<Utc>::from(now)))
+        ),
+        _ => restarts.to_string(),
+    };
+
+    let pod_ip = text(o, "/status/podIPs/0/ip")
+        .or_else(|| text(o, "/status/podIP"))
+        .unwrap_or_default();
+    let gates = list(o, "/spec/readinessGates");
+    let readiness_gates = if gates.is_empty() {
+        "<none>".to_string()
+    } else {
+        let conditions = list(o, "/status/conditions");
+        let met = gates
+            .iter()
+            .filter(|g| {
+                conditions
+                    .iter()
+                    .find(|c| c["type"] == g["conditionType"])
+                    .is_some_and(|c| c["status"] == "True")
+            })
+            .count();
+        format!("{met}/{}", gates.len())
+    };
+    let conditions = match phase {
+        "Succeeded" => Some(
+            json!([{"type": "Completed", "status": "True", "reason": "Succeeded", "message": "The pod has completed successfully."}]),
+        ),
+        "Failed" => Some(
+            json!([{"type": "Completed", "status": "True", "reason": "Failed", "message": "The pod failed."}]),
+        ),
+        _ => None,
+    };
+    Row {
+        cells: vec![
+            name(o),
+            json!(format!("{ready}/{total}")),
+            json!(reason),
+            json!(restarts_cell),
+            age(o, now),
+            json!(none_if_empty(pod_ip.to_string())),
+            json!(none_if_empty(text_or_empty(o, "/spec/nodeName").into())),
+            json!(none_if_empty(
+                text_or_empty(o, "/status/nominatedNodeName").into()
+            )),
+            json!(readiness_gates),
+        ],
+        conditions,
+    }
+}
+
+fn namespace_row(o: &Value, now: SystemTime) -> Row {
+    vec![
+        name(o),
+        json!(text(o, "/status/phase").unwrap_or("Active")),
+        age(o, now),
+    ]
+    .into()
+}
+
+/// Upstream's `printNode`: Ready/NotReady/Unknown, SchedulingDisabled, roles from labels.
+fn node_row(o: &Value, now: SystemTime) -> Row {
+    let ready = list(o, "/status/conditions")
+        .iter()
+        .rfind(|c| c["type"] == "Ready");
+    let mut status = vec![match ready {
+        Some(c) if c["status"] == "True" => "Ready",
+        Some(_) => "NotReady",
+        None => "Unknown",
+    }];
+    if o.pointer("/spec/unschedulable") == Some(&json!(true)) {
+        status.push("SchedulingDisabled");
+    }
+    let mut roles = BTreeSet::new();
+    for (k, v) in o
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(role) = k.strip_prefix("node-role.kubernetes.io/") {
+            if !role.is_empty() {
+                roles.insert(role.to_string());
+            }
+        } else if k == "kubernetes.io/role"
+            && let Some(v) = v.as_str().filter(|v| !v.is_empty())
+        {
+            roles.insert(v.to_string());
+        }
+    }
+    let address = |kind: &str| {
+        list(o, "/status/addresses")
+            .iter()
+            .find(|a| a["type"] == kind)
+            .and_then(|a| a["address"].as_str())
+            .unwrap_or("<none>")
+            .to_string()
+    };
+    let info = |field: &str| {
+        let v = text_or_empty(o, &format!("/status/nodeInfo/{field}"));
+        if v.is_empty() { "<unknown>" } else { v }.to_string()
+    };
+    vec![
+        name(o),
+        json!(status.join(",")),
+        json!(none_if_empty(
+            roles.into_iter().collect::<Vec<_>>().join(",")
+        )),
+        age(o, now),
+        json!(text_or_empty(o, "/status/nodeInfo/kubeletVersion")),
+        json!(address("InternalIP")),
+        json!(address("ExternalIP")),
+        json!(info("osImage")),
+        json!(info("kernelVersion")),
+        json!(info("containerRuntimeVersion")),
+    ]
+    .into()
+}
+
+/// Upstream's `getServiceExternalIP` (wide, so load balancer addresses are not clipped).
+fn service_external_ip(o: &Value, kind: &str) -> String {
+    let external: Vec<&str> = list(o, "/spec/externalIPs")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    match kind {
+        "ClusterIP" | "NodePort" => none_if_empty(external.join(",")),
+        "LoadBalancer" => {
+            let ingress: BTreeSet<&str> = list(o, "/status/loadBalancer/ingress")
+                .iter()
+                .filter_map(|i| {
+                    i["ip"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .or_else(|| i["hostname"].as_str().filter(|s| !s.is_empty()))
                 })
                 .collect();
-            (
-                vec![
-                    c("Name", "string", 0),
-                    c("Endpoints", "string", 0),
-                    c("Age", "string", 0),
-                ],
-                vec![json!(name), json!(or_none(Some(eps.join(",")))), json!(age)],
-            )
-        }
-        ("", "ConfigMap") => {
-            let count = ["/data", "/binaryData"]
-                .iter()
-                .filter_map(|p| o.pointer(p).and_then(Value::as_object))
-                .map(|m| m.len())
-                .sum::<usize>();
-            (
-                vec![
-                    c("Name", "string", 0),
-                    c("Data", "integer", 0),
-                    c("Age", "string", 0),
-                ],
-                vec![json!(name), json!(count), json!(age)],
-            )
-        }
-        ("", "Secret") => {
-            let count = o
-                .pointer("/data")
-                .and_then(Value::as_object)
-                .map_or(0, |m| m.len());
-            (
-                vec![
-                    c("Name", "string", 0),
-                    c("Type", "string", 0),
-                    c("Data", "integer", 0),
-                    c("Age", "string", 0),
-                ],
-                vec![
-                    json!(name),
-                    json!(s(o, "/type").unwrap_or("Opaque")),
-                    json!(count),
-                    json!(age),
-                ],
-            )
-        }
-        ("", "ServiceAccount") => (
-            vec![
-                c("Name", "string", 0),
-                c("Secrets", "string", 0),
-                c("Age", "string", 0),
-            ],
-            vec![
-                json!(name),
-                json!(
-                    o.pointer("/secrets")
-                        .and_then(Value::as_array)
-                        .map_or(0, Vec::len)
-                ),
-                json!(age),
-            ],
-        ),
-        ("" | "events.k8s.io", "Event") => {
-            let (obj_kind, obj_name) = if res.group.is_empty() {
-                (s(o, "/involvedObject/kind"), s(o, "/involvedObject/name"))
+            let mut all: Vec<&str> = ingress.into_iter().collect();
+            all.extend(external);
+            if all.is_empty() {
+                "<pending>".into()
             } else {
-                (s(o, "/regarding/kind"), s(o, "/regarding/name"))
-            };
-            let last = s(o, "/lastTimestamp")
-                .or_else(|| s(o, "/eventTime"))
-                .or_else(|| s(o, "/metadata/creationTimestamp"));
-            (
-                vec![
-                    c("Last Seen", "string", 0),
-                    c("Type", "string", 0),
-                    c("Reason", "string", 0),
-                    c("Object", "string", 0),
-                    c("Message", "string", 0),
-                ],
-                vec![
-                    json!(age_of(last, now)),
-                    json!(s(o, "/type").unwrap_or("")),
-                    json!(s(o, "/reason").unwrap_or("")),
-                    json!(format!(
-                        "{}/{}",
-                        obj_kind.unwrap_or("").to_lowercase(),
-                        obj_name.unwrap_or("")
-                    )),
-                    json!(s(o, "/message").or_else(|| s(o, "/note")).unwrap_or("")),
-                ],
-            )
+                all.join(",")
+            }
         }
-        ("apps", "Deployment") => {
-            let (cs, imgs) = containers_images(o, "/spec/template/spec");
-            (
-                vec![
-                    c("Name", "string", 0),
-                    c("Ready", "string", 0),
-                    c("Up-to-date", "string", 0),
-                    c("Available", "string", 0),
-                    c("Age", "string", 0),
-                    c("Containers", "string", 1),
-                    c("Images", "string", 1),
-                    c("Selector", "string", 1),
-                ],
-                vec![
-                    json!(name),
-                    json!(format!(
-                        "{}/{}",
-                        n(o, "/status/readyReplicas"),
-                        n(o, "/spec/replicas")
-                    )),
-                    json!(n(o, "/status/updatedReplicas")),
-                    json!(n(o, "/status/availableReplicas")),
-                    json!(age),
-                    json!(cs),
-                    json!(imgs),
-                    json!(selector_string(o, "/spec/selector")),
-                ],
-            )
-        }
-        ("apps", "ReplicaSet") => {
-            let (cs, imgs) = containers_images(o, "/spec/template/spec");
-            (
-                vec![
-                    c("Name", "string", 0),
-                    c("Desired", "integer", 0),
-                    c("Current", "integer", 0),
-                    c("Ready", "integer", 0),
-                    c("Age", "string", 0),
-                    c("Containers", "string", 1),
-                    c("Images", "string", 1),
-                    c("Selector", "string", 1),
-                ],
-                vec![
-                    json!(name),
-                    json!(n(o, "/spec/replicas")),
-                    json!(n(o, "/status/replicas")),
-                    json!(n(o, "/status/readyReplicas")),
-                    json!(age),
-                    json!(cs),
-                    json!(imgs),
-                    json!(selector_string(o, "/spec/selector")),
-                ],
-            )
-        }
-        ("apps", "StatefulSet") => {
-            let (cs, imgs) = containers_images(o, "/spec/template/spec");
-            (
-                vec![
-                    c("Name", "string", 0),
-                    c("Ready", "string", 0),
-                    c("Age", "string", 0),
-                    c("Containers", "string", 1),
-                    c("Images", "string", 1),
-                ],
-                vec![
-                    json!(name),
-                    json!(format!(
-                        "{}/{}",
-                        n(o, "/status/readyReplicas"),
-                        n(o, "/spec/replicas")
-                    )),
-                    json!(age),
-                    json!(cs),
-                    json!(imgs),
-                ],
-            )
-        }
-        ("apps", "DaemonSet") => {
-            let (cs, imgs) = containers_images(o, "/spec/template/spec");
-            (
-                vec![
-                    c("Name", "string", 0),
-                    c("Desired", "integer", 0),
-                    c("Current", "integer", 0),
-                    c("Ready", "integer", 0),
-                    c("Up-to-date", "integer", 0),
-                    c("Available", "integer", 0),
-                    c("Node Selector", "string", 0),
-                    c("Age", "string", 0),
-                    c("Containers", "string", 1),
-                    c("Images", "string", 1),
-                    c("Selector", "string", 1),
-                ],
-                vec![
-                    json!(name),
-                    json!(n(o, "/status/desiredNumberScheduled")),
-                    json!(n(o, "/status/currentNumberScheduled")),
-                    json!(n(o, "/status/numberReady")),
-                    json!(n(o, "/status/updatedNumberScheduled")),
-                    json!(n(o, "/status/numberAvailable")),
-                    json!(map_string(o, "/spec/template/spec/nodeSelector")),
-                    json!(age),
-                    json!(cs),
-                    json!(imgs),
-                    json!(selector_string(o, "/spec/selector")),
-                ],
-            )
-        }
-        ("apps", "ControllerRevision") => {
-            let owner = o
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .and_then(|a| a.iter().find(|r| r["controller"] == true))
-                .map(|r| {
-                    format!(
-                        "{}/{}",
-                        r["kind"].as_str().unwrap_or("").to_lowercase(),
-                        r["name"].as_str().unwrap_or("")
-                    )
-                });
-            (
-                vec![
-                    c("Name", "string", 0),
-                    c("Controller", "string", 0),
-                    c("Revision", "integer", 0),
-                    c("Age", "string", 0),
-                ],
-                vec![
-                    json!(name),
-                    json!(or_none(owner)),
-                    json!(n(o, "/revision")),
-                    json!(age),
-                ],
-            )
-        }
-        ("batch", "Job") => {
-            let (cs, imgs) = containers_images(o, "/spec/template/spec");
-            let conds = o
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let has = |t: &str| {
-                conds
-                    .iter()
-                    .any(|c| c["type"] == t && c["status"] == "True")
-            };
-            let status = if has("Complete") {
-                "Complete"
-            } else if has("Failed") {
-                "Failed"
-            } else if o.pointer("/spec/suspend") == Some(&json!(true)) {
-                "Suspended"
-            } else {
-                "Running"
-            };
-            let completions = o
-                .pointer("/spec/completions")
-                .and_then(Value::as_i64)
-                .map_or("<none>".to_string(), |c| {
-                    format!("{}/{c}", n(o, "/status/succeeded"))
-                });
-            let duration = match (s(o, "/status/startTime"), s(o, "/status/completionTime")) {
-                (Some(start), Some(end)) => match (
-                    chrono::DateTime::parse_from_rfc3339(start),
-                    chrono::DateTime::parse_from_rfc3339(end),
-                ) {
-                    (Ok(a), Ok(b)) => {
-                        human_duration(b.signed_duration_since(a).to_std().unwrap_or_default())
-                    }
-                    _ => String::new(),
-                },
-                (Some(start), None) => age_of(Some(start), now),
-                _ => String::new(),
-            };
-            (
-                vec![
-                    c("Name", "string", 0),
-                    c("Status", "string", 0),
-                    c("Completions", "string", 0),
-                    c("Duration", "string", 0),
-                    c("Age", "string", 0),
-                    c("Containers", "string", 1),
-                    c("Images", "string", 1),
-                    c("Selector", "string", 1),
-                ],
-                vec![
-                    json!(name),
-                    json!(status),
-                    json!(completions),
-                    json!(duration),
-                    json!(age),
-                    json!(cs),
-                    json!(imgs),
-                    json!(selector_string(o, "/spec/selector")),
-                ],
-            )
-        }
-        ("batch", "CronJob") => {
-            let (cs, imgs) = containers_images(o, "/spec/jobTemplate/spec/template/spec");
-            (
-                vec![
-                    c("Name", "string", 0),
-                    c("Schedule", "string", 0),
-                    c("Timezone", "string", 0),
-                    c("Suspend", "boolean", 0),
-                    c("Active", "integer", 0),
-                    c("Last Schedule", "string", 0),
-                    c("Age", "string", 0),
-                    c("Containers", "string", 1),
-                    c("Images", "string", 1),
-                    c("Selector", "string", 1),
-                ],
-                vec![
-                    json!(name),
-                    json!(s(o, "/spec/schedule").unwrap_or("")),
-                    json!(or_none(s(o, "/spec/timeZone").map(String::from))),
-                    json!(
-                        o.pointer("/spec/suspend")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(false)
-                    ),
-                    json!(
-                        o.pointer("/status/active")
-                            .and_then(Value::as_array)
-                            .map_or(0, Vec::len)
-                    ),
-                    json!(
-                        s(o, "/status/lastScheduleTime")
-                            .map_or("<none>".to_string(), |t| age_of(Some(t), now))
-                    ),
-                    json!(age),
-                    json!(cs),
-                    json!(imgs),
-                    json!(selector_string(o, "/spec/jobTemplate/spec/selector")),
-                ],
-            )
-        }
-        ("coordination.k8s.io", "Lease") => (
-            vec![
-                c("Name", "string", 0),
-                c("Holder", "string", 0),
-                c("Age", "string", 0),
-            ],
-            vec![
-                json!(name),
-                json!(s(o, "/spec/holderIdentity").unwrap_or("")),
-                json!(age),
-            ],
-        ),
-        ("discovery.k8s.io", "EndpointSlice") => {
-            let ports: Vec<String> = o
-                .pointer("/ports")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p["port"].as_i64().map(|p| p.to_string()))
-                .collect();
-            let eps: Vec<String> = o
-                .pointer("/endpoints")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .flat_map(|e| e["addresses"].as_array().cloned().unwrap_or_default())
-                .filter_map(|a| a.as_str().map(String::from))
-                .collect();
-            (
-                vec![
-                    c("Name", "string", 0),
-                    c("AddressType", "string", 0),
-                    c("Ports", "string", 0),
-                    c("Endpoints", "string", 0),
-                    c("Age", "string", 0),
-                ],
-                vec![
-                    json!(name),
-                    json!(s(o, "/addressType").unwrap_or("")),
-                    json!(or_none(Some(ports.join(",")))),
-                    json!(or_none(Some(eps.join(",")))),
-                    json!(age),
-                ],
-            )
-        }
-        ("autoscaling", "HorizontalPodAutoscaler") => (
-            vec![
-                c("Name", "string", 0),
-                c("Reference", "string", 0),
-                c("Targets", "string", 0),
-                c("MinPods", "string", 0),
-                c("MaxPods", "string", 0),
-                c("Replicas", "string", 0),
-                c("Age", "string", 0),
-            ],
-            vec![
-                json!(name),
-                json!(format!(
-                    "{}/{}",
-                    s(o, "/spec/scaleTargetRef/kind").unwrap_or(""),
-                    s(o, "/spec/scaleTargetRef/name").unwrap_or("")
-                )),
-                json!("<unknown>"),
-                json!(
-                    o.pointer("/spec/minReplicas")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(1)
-                        .to_string()
-                ),
-                json!(n(o, "/spec/maxReplicas").to_string()),
-                json!(n(o, "/status/currentReplicas").to_string()),
-                json!(age),
-            ],
-        ),
-        ("scheduling.k8s.io", "PriorityClass") => (
-            vec![
-                c("Name", "string", 0),
-                c("Value", "integer", 0),
-                c("Global-Default", "boolean", 0),
-                c("Age", "string", 0),
-            ],
-            vec![
-                json!(name),
-                json!(n(o, "/value")),
-                json!(
-                    o.pointer("/globalDefault")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false)
-                ),
-                json!(age),
-            ],
-        ),
-        _ => (
-            vec![c("Name", "string", 0), c("Age", "string", 0)],
-            vec![json!(name), json!(age)],
-        ),
+        "ExternalName" => text_or_empty(o, "/spec/externalName").into(),
+        _ => "<unknown>".into(),
     }
 }
 
-/// The Table of `objects` (all of `res`'s kind).
+fn service_row(o: &Value, now: SystemTime) -> Row {
+    let kind = text(o, "/spec/type").unwrap_or("ClusterIP");
+    let cluster_ip = text(o, "/spec/clusterIPs/0")
+        .or_else(|| text(o, "/spec/clusterIP"))
+        .unwrap_or_default();
+    let ports: Vec<String> = list(o, "/spec/ports")
+        .iter()
+        .map(|p| {
+            let protocol = p["protocol"].as_str().unwrap_or("TCP");
+            let port = int(p, "/port", 0);
+            match int(p, "/nodePort", 0) {
+                n if n > 0 => format!("{port}:{n}/{protocol}"),
+                _ => format!("{port}/{protocol}"),
+            }
+        })
+        .collect();
+    vec![
+        name(o),
+        json!(kind),
+        json!(none_if_empty(cluster_ip.into())),
+        json!(service_external_ip(o, kind)),
+        json!(none_if_empty(ports.join(","))),
+        age(o, now),
+        json!(format_labels(o.pointer("/spec/selector"))),
+    ]
+    .into()
+}
+
+/// Upstream's `formatEndpoints`: up to three `ip:port`, then "+ N more...".
+fn endpoints_row(o: &Value, now: SystemTime) -> Row {
+    const MAX: usize = 3;
+    let subsets = list(o, "/subsets");
+    let cell = if subsets.is_empty() {
+        "<none>".to_string()
+    } else {
+        let mut shown: Vec<String> = Vec::new();
+        let mut count = 0usize;
+        let mut more = false;
+        for ss in subsets {
+            let addresses = list(ss, "/addresses");
+            let ports = list(ss, "/ports");
+            if ports.is_empty() {
+                count += addresses.len();
+                for a in addresses {
+                    if shown.len() == MAX {
+                        more = true;
+                        break;
+                    }
+                    shown.push(text_or_empty(a, "/ip").into());
+                }
+                continue;
+            }
+            for p in ports {
+                count += addresses.len();
+                for a in addresses {
+                    if shown.len() == MAX {
+                        more = true;
+                        break;
+                    }
+                    shown.push(host_port(text_or_empty(a, "/ip"), int(p, "/port", 0)));
+                }
+            }
+        }
+        if more {
+            format!("{} + {} more...", shown.join(","), count - MAX)
+        } else {
+            shown.join(",")
+        }
+    };
+    vec![name(o), json!(cell), age(o, now)].into()
+}
+
+fn count_of(o: &Value, ptr: &str) -> usize {
+    o.pointer(ptr)
+        .and_then(Value::as_object)
+        .map_or(0, Map::len)
+}
+
+fn configmap_row(o: &Value, now: SystemTime) -> Row {
+    vec![
+        name(o),
+        json!(count_of(o, "/data") + count_of(o, "/binaryData")),
+        age(o, now),
+    ]
+    .into()
+}
+
+fn secret_row(o: &Value, now: SystemTime) -> Row {
+    vec![
+        name(o),
+        json!(text(o, "/type").unwrap_or("Opaque")),
+        json!(count_of(o, "/data")),
+        age(o, now),
+    ]
+    .into()
+}
+
+fn service_account_row(o: &Value, now: SystemTime) -> Row {
+    vec![name(o), json!(list(o, "/secrets").len()), age(o, now)].into()
+}
+
+/// Upstream's `printEvent`, on a core/v1 Event.
+fn event_row(o: &Value, now: SystemTime) -> Row {
+    let first_ts = text(o, "/firstTimestamp").filter(|t| !t.is_empty());
+    let first = match first_ts {
+        Some(t) => since(Some(t), now),
+        None => since(text(o, "/eventTime"), now),
+    };
+    let mut last = match text(o, "/lastTimestamp").filter(|t| !t.is_empty()) {
+        Some(t) => since(Some(t), now),
+        None => first.clone(),
+    };
+    let mut count = int(o, "/count", 0);
+    if let Some(series) = o.get("series").filter(|s| s.is_object()) {
+        last = since(text(series, "/lastObservedTime"), now);
+        count = int(series, "/count", 0);
+    } else if count == 0 {
+        count = 1;
+    }
+    let kind = text_or_empty(o, "/involvedObject/kind").to_lowercase();
+    let object_name = text_or_empty(o, "/involvedObject/name");
+    let target = if object_name.is_empty() {
+        kind
+    } else {
+        format!("{kind}/{object_name}")
+    };
+    let first_non_empty = |a: &str, b: &str| {
+        let a = text_or_empty(o, a);
+        if a.is_empty() { text_or_empty(o, b) } else { a }.to_string()
+    };
+    let component = first_non_empty("/source/component", "/reportingComponent");
+    let instance = first_non_empty("/source/host", "/reportingInstance");
+    let source = if instance.is_empty() {
+        component
+    } else {
+        format!("{component}, {instance}")
+    };
+    vec![
+        json!(last),
+        json!(text_or_empty(o, "/type")),
+        json!(text_or_empty(o, "/reason")),
+        json!(target),
+        json!(text_or_empty(o, "/involvedObject/fieldPath")),
+        json!(source),
+        json!(text_or_empty(o, "/message").trim()),
+        json!(first),
+        json!(count),
+        name(o),
+    ]
+    .into()
+}
+
+/// An events.k8s.io/v1 Event printed as upstream does: through its core/v1 form.
+fn events_v1_row(o: &Value, now: SystemTime) -> Row {
+    let field = |k: &str| o.get(k).cloned().unwrap_or(Value::Null);
+    let core = json!({
+        "metadata": field("metadata"),
+        "involvedObject": field("regarding"),
+        "message": field("note"),
+        "reason": field("reason"),
+        "type": field("type"),
+        "firstTimestamp": field("deprecatedFirstTimestamp"),
+        "lastTimestamp": field("deprecatedLastTimestamp"),
+        "count": field("deprecatedCount"),
+        "source": field("deprecatedSource"),
+        "eventTime": field("eventTime"),
+        "series": field("series"),
+        "reportingComponent": field("reportingController"),
+        "reportingInstance": field("reportingInstance"),
+    });
+    event_row(&core, now)
+}
+
+/// Upstream prints `metav1.LabelSelectorAsSelector(..).String()` for deployments.
+fn selector_as_string(sel: Option<&Value>) -> String {
+    match LabelSelector::from_label_selector(sel.unwrap_or(&Value::Null)) {
+        Ok(s) => s.to_string(),
+        Err(_) => "<invalid>".into(),
+    }
+}
+
+fn deployment_row(o: &Value, now: SystemTime) -> Row {
+    let (names, images) = containers(o.pointer("/spec/template/spec"));
+    vec![
+        name(o),
+        json!(format!(
+            "{}/{}",
+            int(o, "/status/readyReplicas", 0),
+            int(o, "/spec/replicas", 1)
+        )),
+        json!(int(o, "/status/updatedReplicas", 0)),
+        json!(int(o, "/status/availableReplicas", 0)),
+        age(o, now),
+        json!(names),
+        json!(images),
+        json!(selector_as_string(o.pointer("/spec/selector"))),
+    ]
+    .into()
+}
+
+fn replica_set_row(o: &Value, now: SystemTime) -> Row {
+    let (names, images) = containers(o.pointer("/spec/template/spec"));
+    vec![
+        name(o),
+        json!(int(o, "/spec/replicas", 1)),
+        json!(int(o, "/status/replicas", 0)),
+        json!(int(o, "/status/readyReplicas", 0)),
+        age(o, now),
+        json!(names),
+        json!(images),
+        json!(format_label_selector(o.pointer("/spec/selector"))),
+    ]
+    .into()
+}
+
+fn stateful_set_row(o: &Value, now: SystemTime) -> Row {
+    let (names, images) = containers(o.pointer("/spec/template/spec"));
+    vec![
+        name(o),
+        json!(format!(
+            "{}/{}",
+            int(o, "/status/readyReplicas", 0),
+            int(o, "/spec/replicas", 1)
+        )),
+        age(o, now),
+        json!(names),
+        json!(images),
+    ]
+    .into()
+}
+
+fn daemon_set_row(o: &Value, now: SystemTime) -> Row {
+    let (names, images) = containers(o.pointer("/spec/template/spec"));
+    vec![
+        name(o),
+        json!(int(o, "/status/desiredNumberScheduled", 0)),
+        json!(int(o, "/status/currentNumberScheduled", 0)),
+        json!(int(o, "/status/numberReady", 0)),
+        json!(int(o, "/status/updatedNumberScheduled", 0)),
+        json!(int(o, "/status/numberAvailable", 0)),
+        json!(format_labels(o.pointer("/spec/template/spec/nodeSelector"))),
+        age(o, now),
+        json!(names),
+        json!(images),
+        json!(format_label_selector(o.pointer("/spec/selector"))),
+    ]
+    .into()
+}
+
+/// `statefulset.apps/web`: the controller owner as upstream's `formatResourceName`.
+fn controller_revision_row(o: &Value, now: SystemTime) -> Row {
+    let controller = list(o, "/metadata/ownerReferences")
+        .iter()
+        .find(|r| r["controller"] == true)
+        .map_or_else(
+            || "<none>".to_string(),
+            |r| {
+                let api_version = r["apiVersion"].as_str().unwrap_or_default();
+                let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
+                let kind = r["kind"].as_str().unwrap_or_default();
+                let owner = r["name"].as_str().unwrap_or_default();
+                let group_kind = if group.is_empty() {
+                    kind.to_string()
+                } else {
+                    format!("{kind}.{group}")
+                };
+                if group_kind.is_empty() {
+                    owner.to_string()
+                } else {
+                    format!("{}/{owner}", group_kind.to_lowercase())
+                }
+            },
+        );
+    vec![
+        name(o),
+        json!(controller),
+        json!(int(o, "/revision", 0)),
+        age(o, now),
+    ]
+    .into()
+}
+
+/// Upstream's `hasJobCondition`: the first condition of the type decides.
+fn job_condition(o: &Value, kind: &str) -> bool {
+    list(o, "/status/conditions")
+        .iter()
+        .find(|c| c["type"] == kind)
+        .is_some_and(|c| c["status"] == "True")
+}
+
+fn job_row(o: &Value, now: SystemTime) -> Row {
+    let succeeded = int(o, "/status/succeeded", 0);
+    let completions = match o.pointer("/spec/completions").and_then(Value::as_i64) {
+        Some(c) => format!("{succeeded}/{c}"),
+        None => match int(o, "/spec/parallelism", 0) {
+            p if p > 1 => format!("{succeeded}/1 of {p}"),
+            _ => format!("{succeeded}/1"),
+        },
+    };
+    let start = text(o, "/status/startTime").and_then(parse_time);
+    let end = text(o, "/status/completionTime").and_then(parse_time);
+    let duration = match (start, end) {
+        (None, _) => String::new(),
+        (Some(s), None) => human_nanos(nanos_between(s, DateTime::<Utc>::from(now))),
+        (Some(s), Some(e)) => human_nanos(nanos_between(s, e)),
+    };
+    let status = if job_condition(o, "Complete") {
+        "Complete"
+    } else if job_condition(o, "Failed") {
+        "Failed"
+    } else if o.pointer("/metadata/deletionTimestamp").is_some() {
+        "Terminating"
+    } else if job_condition(o, "Suspended") {
+        "Suspended"
+    } else if job_condition(o, "FailureTarget") {
+        "FailureTarget"
+    } else {
+        "Running"
+    };
+    let (names, images) = containers(o.pointer("/spec/template/spec"));
+    vec![
+        name(o),
+        json!(status),
+        json!(completions),
+        json!(duration),
+        age(o, now),
+        json!(names),
+        json!(images),
+        json!(format_label_selector(o.pointer("/spec/selector"))),
+    ]
+    .into()
+}
+
+fn cron_job_row(o: &Value, now: SystemTime) -> Row {
+    let (names, images) = containers(o.pointer("/spec/jobTemplate/spec/template/spec"));
+    let suspend = match o.pointer("/spec/suspend").and_then(Value::as_bool) {
+        Some(true) => "True",
+        _ => "False",
+    };
+    let last_schedule = match text(o, "/status/lastScheduleTime") {
+        Some(t) => since(Some(t), now),
+        None => "<none>".into(),
+    };
+    vec![
+        name(o),
+        json!(text_or_empty(o, "/spec/schedule")),
+        json!(text(o, "/spec/timeZone").unwrap_or("<none>")),
+        json!(suspend),
+        json!(list(o, "/status/active").len()),
+        json!(last_schedule),
+        age(o, now),
+        json!(names),
+        json!(images),
+        json!(format_label_selector(
+            o.pointer("/spec/jobTemplate/spec/selector")
+        )),
+    ]
+    .into()
+}
+
+fn lease_row(o: &Value, now: SystemTime) -> Row {
+    vec![
+        name(o),
+        json!(text_or_empty(o, "/spec/holderIdentity")),
+        age(o, now),
+    ]
+    .into()
+}
+
+fn endpoint_slice_row(o: &Value, now: SystemTime) -> Row {
+    let ports: Vec<String> = list(o, "/ports")
+        .iter()
+        .map(|p| match (p["port"].as_i64(), p["name"].as_str()) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(name)) => name.to_string(),
+            (None, None) => "*".to_string(),
+        })
+        .collect();
+    let endpoints: Vec<String> = list(o, "/endpoints")
+        .iter()
+        .flat_map(|e| list(e, "/addresses"))
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect();
+    vec![
+        name(o),
+        json!(text_or_empty(o, "/addressType")),
+        json!(list_with_more(&ports, 3)),
+        json!(list_with_more(&endpoints, 3)),
+        age(o, now),
+    ]
+    .into()
+}
+
+/// Upstream's `formatHPAMetrics` over autoscaling/v2 metric specs and statuses.
+fn hpa_targets(o: &Value) -> String {
+    const MAX: usize = 2;
+    let specs = list(o, "/spec/metrics");
+    if specs.is_empty() {
+        return "<none>".into();
+    }
+    let statuses = list(o, "/status/currentMetrics");
+    let unknown = || "<unknown>".to_string();
+    let mut shown = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let status = statuses.get(i);
+        let current = |source: &str, field: &str| {
+            status
+                .and_then(|s| s.get(source))
+                .and_then(|s| scalar(s.pointer(&format!("/current/{field}"))))
+        };
+        let entry = match spec["type"].as_str().unwrap_or_default() {
+            kind @ ("External" | "Object") => {
+                let source = if kind == "External" {
+                    "external"
+                } else {
+                    "object"
+                };
+                let target = &spec[source]["target"];
+                match scalar(target.get("averageValue")) {
+                    Some(avg) => format!(
+                        "{}/{avg} (avg)",
+                        current(source, "averageValue").unwrap_or_else(unknown)
+                    ),
+                    None => format!(
+                        "{}/{}",
+                        current(source, "value").unwrap_or_else(unknown),
+                        scalar(target.get("value")).unwrap_or_default()
+                    ),
+                }
+            }
+            "Pods" => format!(
+                "{}/{}",
+                current("pods", "averageValue").unwrap_or_else(unknown),
+                scalar(spec.pointer("/pods/target/averageValue")).unwrap_or_default()
+            ),
+            kind @ ("Resource" | "ContainerResource") => {
+                let source = if kind == "Resource" {
+                    "resource"
+                } else {
+                    "containerResource"
+                };
+                let resource = spec[source]["name"].as_str().unwrap_or_default();
+                let target = &spec[source]["target"];
+                match scalar(target.get("averageValue")) {
+                    Some(avg) => format!(
+                        "{resource}: {}/{avg}",
+                        current(source, "averageValue").unwrap_or_else(unknown)
+                    ),
+                    None => {
+                        let current = current(source, "averageUtilization")
+                            .map_or_else(unknown, |u| format!("{u}%"));
+                        let target = scalar(target.get("averageUtilization"))
+                            .map_or_else(|| "<auto>".to_string(), |u| format!("{u}%"));
+                        format!("{resource}: {current}/{target}")
+                    }
+                }
+            }
+            _ => "<unknown type>".into(),
+        };
+        shown.push(entry);
+    }
+    if shown.len() > MAX {
+        let more = shown.len() - MAX;
+        shown.truncate(MAX);
+        return format!("{} + {more} more...", shown.join(", "));
+    }
+    shown.join(", ")
+}
+
+fn hpa_row(o: &Value, now: SystemTime) -> Row {
+    vec![
+        name(o),
+        json!(format!(
+            "{}/{}",
+            text_or_empty(o, "/spec/scaleTargetRef/kind"),
+            text_or_empty(o, "/spec/scaleTargetRef/name")
+        )),
+        json!(hpa_targets(o)),
+        json!(int(o, "/spec/minReplicas", 1).to_string()),
+        json!(int(o, "/spec/maxReplicas", 0)),
+        json!(int(o, "/status/currentReplicas", 0)),
+        age(o, now),
+    ]
+    .into()
+}
+
+fn priority_class_row(o: &Value, now: SystemTime) -> Row {
+    vec![
+        name(o),
+        json!(int(o, "/value", 0)),
+        json!(
+            o.pointer("/globalDefault")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        ),
+        age(o, now),
+        json!(text(o, "/preemptionPolicy").unwrap_or("PreemptLowerPriority")),
+    ]
+    .into()
+}
+
+/// The Table of `objects` (all of `res`'s kind) as of `now`, with `list_meta` as its metadata
+/// (`resourceVersion`, `continue`) and each row's `object` as `include_object` asks.
 pub fn table(
     res: &ResourceInfo,
     objects: &[Value],
     now: SystemTime,
     list_meta: Value,
-    include: IncludeObject,
+    include_object: IncludeObject,
 ) -> Value {
-    let cols = columns(res, &json!({}), now).0;
-    let definitions: Vec<Value> = cols
+    let (columns, print) = printer(res);
+    let definitions: Vec<Value> = columns
         .iter()
-        .map(|col| {
-            let format = if col.name == "Name" { "name" } else { "" };
-            json!({"name": col.name, "type": col.kind, "format": format, "description": "", "priority": col.priority})
+        .map(|c| {
+            json!({"name": c.name, "type": c.kind, "format": c.format, "description": c.description, "priority": c.priority})
         })
         .collect();
     let rows: Vec<Value> = objects
         .iter()
         .map(|o| {
-            let cells = columns(res, o, now).1;
-            let mut row = json!({"cells": cells});
-            match include {
+            let printed = print(o, now);
+            let mut row = Map::new();
+            row.insert("cells".into(), Value::Array(printed.cells));
+            if let Some(conditions) = printed.conditions {
+                row.insert("conditions".into(), conditions);
+            }
+            match include_object {
                 IncludeObject::None => {}
                 IncludeObject::Metadata => {
-                    row["object"] = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o.get("metadata").cloned().unwrap_or(json!({}))});
+                    let metadata = o.get("metadata").cloned().unwrap_or_else(|| json!({}));
+                    row.insert(
+                        "object".into(),
+                        json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata}),
+                    );
                 }
-                IncludeObject::Object => row["object"] = o.clone(),
+                IncludeObject::Object => {
+                    row.insert("object".into(), o.clone());
+                }
             }
-            row
+            Value::Object(row)
         })
         .collect();
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "columnDefinitions": definitions, "rows": rows})
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn find(group: &str, version: &str, plural: &str) -> &'static ResourceInfo {
-        crate::resources::find(group, version, plural).expect("resource")
-    }
-
-    fn names(t: &Value) -> Vec<String> {
-        t["columnDefinitions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["name"].as_str().map(String::from))
-            .collect()
-    }
-
-    #[test]
-    fn human_durations_read_like_kubectl() {
-        for (secs, want) in [
-            (5, "5s"),
-            (119, "119s"),
-            (182, "3m2s"),
-            (600, "10m"),
-            (3 * 3600 + 180, "3h3m"),
-            (10 * 3600, "10h"),
-            (2 * 86400 + 3 * 3600, "2d3h"),
-            (45 * 86400, "45d"),
-            (800 * 86400, "2y70d"),
-        ] {
-            assert_eq!(human_duration(Duration::from_secs(secs)), want, "{secs}");
-        }
-    }
-
-    #[test]
-    fn deployments_print_ready_up_to_date_available() {
-        let d = json!({"metadata": {"name": "web", "creationTimestamp": "2026-01-01T00:00:00Z"}, "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
-            "template": {"spec": {"containers": [{"name": "a", "image": "nginx"}]}}}, "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}});
-        let t = table(
-            find("apps", "v1", "deployments"),
-            &[d],
-            SystemTime::now(),
-            json!({"resourceVersion": "5"}),
-            IncludeObject::Metadata,
-        );
-        assert_eq!(
-            names(&t),
-            vec![
-                "Name",
-                "Ready",
-                "Up-to-date",
-                "Available",
-                "Age",
-                "Containers",
-                "Images",
-                "Selector"
-            ]
-        );
-        let cells = &t["rows"][0]["cells"];
-        assert_eq!(
-            (
-                cells[0].clone(),
-                cells[1].clone(),
-                cells[2].clone(),
-                cells[7].clone()
-            ),
-            (json!("web"), json!("2/3"), json!(3), json!("app=web"))
-        );
-        assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
-        assert_eq!(t["metadata"]["resourceVersion"], "5");
-    }
-
-    #[test]
-    fn pods_print_ready_status_restarts() {
-        let p = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a"}, {"name": "b"}], "nodeName": "n1"},
-            "status": {"phase": "Running", "podIP": "127.1.0.5", "containerStatuses": [{"ready": true, "restartCount": 2}, {"ready": false, "restartCount": 1, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}});
-        let t = table(
-            find("", "v1", "pods"),
-            &[p],
-            SystemTime::now(),
-            json!({}),
-            IncludeObject::None,
-        );
-        let cells = &t["rows"][0]["cells"];
-        assert_eq!(cells[1], "1/2");
-        assert_eq!(cells[2], "CrashLoopBackOff");
-        assert_eq!(cells[3], "3");
-        assert_eq!(cells[5], "127.1.0.5");
-        assert!(t["rows"][0].get("object").is_none());
-    }
-
-    #[test]
-    fn every_kind_has_columns_and_unknown_kinds_print_name_and_age() {
-        for r in crate::resources::all() {
-            let t = table(
-                r,
-                &[json!({"metadata": {"name": "x"}})],
-                SystemTime::now(),
-                json!({}),
-                IncludeObject::Object,
-            );
-            assert_eq!(
-                names(&t)[0].as_str(),
-                if r.kind == "Event" {
-                    "Last Seen"
-                } else {
-                    "Name"
-                },
-                "{}",
-                r.kind
-            );
-            assert_eq!(
-                t["rows"][0]["cells"].as_array().map(Vec::len),
-                Some(names(&t).len()),
-                "{}",
-                r.kind
-            );
-        }
-        let ns = table(
-            find("", "v1", "namespaces"),
-            &[json!({"metadata": {"name": "default"}, "status": {"phase": "Active"}})],
-            SystemTime::now(),
-            json!({}),
-            IncludeObject::None,
-        );
-        assert_eq!(ns["rows"][0]["cells"][1], "Active");
-    }
-}
+mod tests;
