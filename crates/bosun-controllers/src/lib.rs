@@ -1,0 +1,17 @@
+//! The controller-manager's decisions, without I/O. Every controller is a pure function from the
+//! objects it observes (and the time, passed in) to the [`Action`]s that bring observed state
+//! towards desired state; the runner in the `bosun` binary performs them against the API server
+//! and feeds the results back in through its watches.
+//!
+//! Where to start reading:
+//!
+//! 1. [`action`]: what a decision can ask for — create, delete, patch an object, update a status,
+//!    record an Event — and [`Reconcile`], a decision plus when to look again.
+//! 2. [`pod_state`]: the facts about pods every workload controller needs (ready, available,
+//!    active, owned by whom).
+//! 3. One module per controller, each with a `reconcile` entry point.
+
+pub mod action;
+pub mod pod_state;
+
+pub use action::{Action, EventType, Reconcile, Target};
