@@ -161,8 +161,14 @@ async fn write_over(
     object::prepare_update(&mut new, &old.object, res, status_only)?;
     crate::validation::validate(res, &new, Some(&old.object))?;
     // The last finalizer removed from an object being deleted completes the deletion.
+    // (A pod in its grace period stays until its node agent deletes it.)
     if old.object.pointer("/metadata/deletionTimestamp").is_some()
         && finalizers(&new).is_empty()
+        && old
+            .object
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .is_none_or(|g| g == 0)
         && !status_only
     {
         if call.dry_run() {
@@ -310,12 +316,131 @@ fn propagation(call: &Call) -> Option<String> {
         .or_else(|| call.query.get("propagationPolicy").cloned())
 }
 
+/// A field of the DeleteOptions body, or the query parameter of the same name.
+fn delete_option(call: &Call, field: &str) -> Option<Value> {
+    let body: Option<Value> = if call.body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&call.body).ok()
+    };
+    body.as_ref()
+        .and_then(|b| b.get(field))
+        .cloned()
+        .or_else(|| call.query.get(field).map(|v| json!(v)))
+}
+
+/// The grace period of a pod's deletion, as the pod strategy decides it: the request's, else
+/// the pod's terminationGracePeriodSeconds (30); zero for pods never scheduled or finished,
+/// which no node agent has to stop.
+fn pod_grace_period(call: &Call, pod: &Value) -> i64 {
+    let unscheduled = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty);
+    let finished = matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    );
+    if unscheduled || finished {
+        return 0;
+    }
+    delete_option(call, "gracePeriodSeconds")
+        .and_then(|v| {
+            v.as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .or_else(|| {
+            pod.pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+        })
+        .unwrap_or(30)
+        .max(0)
+}
+
+/// DeleteOptions.preconditions against the stored object.
+fn check_preconditions(call: &Call, res: &ResourceInfo, name: &str, obj: &Value) -> Result<()> {
+    let Some(pre) = delete_option(call, "preconditions") else {
+        return Ok(());
+    };
+    let meta = |f: &str| {
+        obj.pointer(&format!("/metadata/{f}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    if let Some(uid) = pre.get("uid").and_then(Value::as_str)
+        && uid != meta("uid")
+    {
+        return Err(ApiError::conflict_message(
+            res,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                meta("uid")
+            ),
+        )
+        .into());
+    }
+    if let Some(rv) = pre.get("resourceVersion").and_then(Value::as_str)
+        && rv != meta("resourceVersion")
+    {
+        return Err(ApiError::conflict_message(
+            res,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                meta("resourceVersion")
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 async fn delete(state: &AppState, call: &Call) -> Result<Response> {
     let res = call.res();
     let name = call.target.name.as_deref().unwrap_or_default();
     let policy = propagation(call);
     for _ in 0..RETRIES {
         let old = registry::get(state.store(), res, call.ns(), name).await?;
+        check_preconditions(call, res, name, &old.object)?;
+        let is_pod = res.plural == "pods" && res.group.is_empty();
+        let grace = if is_pod {
+            pod_grace_period(call, &old.object)
+        } else {
+            0
+        };
+        if grace > 0 {
+            // Graceful: mark the pod; its node agent stops the containers and then deletes it
+            // with a zero grace period.
+            let mut marked = old.object.clone();
+            let meta = meta_mut(&mut marked)?;
+            let current = meta
+                .get("deletionGracePeriodSeconds")
+                .and_then(Value::as_i64);
+            if current.is_some_and(|c| c <= grace) {
+                return Ok(json(StatusCode::OK, &old.object));
+            }
+            let at = object::now_plus_seconds_rfc3339(grace);
+            meta.insert("deletionTimestamp".into(), json!(at));
+            meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
+            if call.dry_run() {
+                return Ok(json(StatusCode::OK, &marked));
+            }
+            match registry::update(
+                state.store(),
+                res,
+                call.ns(),
+                name,
+                &marked,
+                old.mod_revision,
+            )
+            .await
+            {
+                Ok(written) => return Ok(json(StatusCode::OK, &written)),
+                Err(e) if e.code() == 409 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
         let mut finals = finalizers(&old.object);
         match policy.as_deref() {
             Some("Foreground") if !finals.iter().any(|f| f == "foregroundDeletion") => {

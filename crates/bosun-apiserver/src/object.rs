@@ -161,6 +161,12 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// The time `seconds` from now, as RFC 3339 in whole seconds.
+pub fn now_plus_seconds_rfc3339(seconds: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(seconds))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Set what the server owns on a new object: uid, creationTimestamp, generation; clear what a
 /// client may not set.
 pub fn prepare_create(obj: &mut Value) -> Result<(), ApiError> {

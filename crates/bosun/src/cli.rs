@@ -21,6 +21,8 @@ pub enum Command {
     Apiserver(crate::apiserver::ApiServerArgs),
     /// The embedded raft store: run a member, change membership, show status.
     Store(crate::store_member::StoreArgs),
+    /// The node agent: registers a Node and runs the pods bound to it.
+    Node(crate::node::NodeArgs),
     /// Benchmarks that print figures (the last line is one JSON object).
     Bench(crate::bench::BenchArgs),
 }
@@ -28,6 +30,11 @@ pub enum Command {
 /// Parse the command line, run the subcommand, and map failure to exit code 1 with the error
 /// chain on stderr.
 pub fn main() -> std::process::ExitCode {
+    // The container shim is tiny and must not log: it is started for every container.
+    let raw: Vec<String> = std::env::args().collect();
+    if raw.get(1).map(String::as_str) == Some("container-shim") {
+        return crate::node::shim_main(&raw[2..]);
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -48,6 +55,7 @@ pub fn main() -> std::process::ExitCode {
             Command::Up(args) => crate::up::run(args).await,
             Command::Apiserver(args) => crate::apiserver::run(args).await,
             Command::Store(args) => crate::store_member::run(args).await,
+            Command::Node(args) => crate::node::run(args).await,
             Command::Bench(args) => crate::bench::run(args).await,
         }
     });

@@ -35,10 +35,21 @@ pub struct ControlPlaneConfig {
     pub event_ttl: Duration,
 }
 
+/// A component that gets its own identity and kubeconfig.
+#[derive(Debug, Clone, Copy)]
+pub enum Component<'a> {
+    Node(&'a str),
+    Scheduler,
+    ControllerManager,
+}
+
 /// A running API server and, when embedded, its store member.
 #[derive(Debug)]
 pub struct ControlPlane {
     server: ApiServer,
+    pki: Pki,
+    pki_dir: PathBuf,
+    tokens: TokenFile,
     raft: Option<RaftStore>,
     ca_pem: String,
     admin_token: String,
@@ -88,8 +99,11 @@ impl ControlPlane {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Self {
             server,
-            raft,
             ca_pem: pki.ca_pem().to_string(),
+            pki,
+            pki_dir: config.pki_dir.clone(),
+            tokens: TokenFile::load(&config.token_file).context("tokens")?,
+            raft,
             admin_token,
         })
     }
@@ -100,15 +114,45 @@ impl ControlPlane {
 
     /// Write an admin kubeconfig (mode 0600).
     pub fn write_kubeconfig(&self, path: &Path) -> Result<()> {
+        self.write_kubeconfig_as(path, "admin", Credential::Token(self.admin_token.clone()))
+    }
+
+    /// Write a component's kubeconfig: a node agent's with a client certificate naming
+    /// `system:node:<name>`, the scheduler's and controller manager's with their tokens.
+    pub fn write_component_kubeconfig(&self, path: &Path, component: Component<'_>) -> Result<()> {
+        let (user, credential) = match component {
+            Component::Node(name) => {
+                let user = bosun_pki::node_user(name);
+                let (cert_pem, key_pem) = self
+                    .pki
+                    .load_or_issue_client_cert(
+                        &self.pki_dir.join("clients"),
+                        &format!("node-{name}"),
+                        &user,
+                    )
+                    .context("node client certificate")?;
+                (user.name, Credential::ClientCert { cert_pem, key_pem })
+            }
+            Component::Scheduler | Component::ControllerManager => {
+                let user = match component {
+                    Component::Scheduler => bosun_pki::scheduler_user(),
+                    _ => bosun_pki::controller_manager_user(),
+                };
+                let token = self
+                    .tokens
+                    .token_for(&user.name)
+                    .with_context(|| format!("no token for {} in the token file", user.name))?
+                    .to_string();
+                (user.name, Credential::Token(token))
+            }
+        };
+        self.write_kubeconfig_as(path, &user, credential)
+    }
+
+    fn write_kubeconfig_as(&self, path: &Path, user: &str, credential: Credential) -> Result<()> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let text = bosun_pki::kubeconfig(
-            "bosun",
-            &self.url(),
-            &self.ca_pem,
-            "admin",
-            Credential::Token(self.admin_token.clone()),
-        );
+        let text = bosun_pki::kubeconfig("bosun", &self.url(), &self.ca_pem, user, credential);
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .write(true)

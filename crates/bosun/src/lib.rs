@@ -8,7 +8,10 @@
 pub mod apiserver;
 pub mod bench;
 pub mod cli;
+pub mod components;
 pub mod control_plane;
+pub mod kube_client;
+pub mod node;
 pub mod signal;
 pub mod store_member;
 pub mod up;

@@ -2,7 +2,7 @@
 //! the API server on HTTPS, a CA and an admin kubeconfig in the data dir. Run again with the
 //! same data dir, it comes back with every object.
 
-use crate::control_plane::{ControlPlane, ControlPlaneConfig, StoreChoice};
+use crate::control_plane::{Component, ControlPlane, ControlPlaneConfig, StoreChoice};
 use anyhow::{Context, Result};
 use bosun_store_raft::RaftConfig;
 use clap::Args;
@@ -24,6 +24,9 @@ pub struct UpArgs {
     /// Delete Events older than this many seconds.
     #[arg(long, default_value_t = 3600)]
     pub event_ttl_s: u64,
+    /// How many node agents to start (process runtime), named bosun-node-<i>.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
 }
 
 pub async fn run(args: UpArgs) -> Result<()> {
@@ -49,6 +52,28 @@ pub async fn run(args: UpArgs) -> Result<()> {
     .await?;
     let kubeconfig = dir.join("kubeconfig");
     plane.write_kubeconfig(&kubeconfig)?;
+    let mut components = crate::components::Components::new(&dir)?;
+    for i in 0..args.nodes {
+        let name = format!("bosun-node-{i}");
+        let kc = dir.join(format!("{name}.kubeconfig"));
+        plane.write_component_kubeconfig(&kc, Component::Node(&name))?;
+        components.spawn(
+            &name,
+            &[
+                "node".into(),
+                "--name".into(),
+                name.clone(),
+                "--kubeconfig".into(),
+                kc.display().to_string(),
+                "--data-dir".into(),
+                dir.join("nodes").join(&name).display().to_string(),
+                "--pod-cidr".into(),
+                format!("127.{}.{}.0/24", 100 + i / 250, i % 250),
+                "--lease-interval-s".into(),
+                "2".into(),
+            ],
+        )?;
+    }
     println!("export KUBECONFIG={}", kubeconfig.display());
     println!(
         "bosun is ready at {} ({} ms)",
@@ -56,6 +81,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         started.elapsed().as_millis()
     );
     crate::signal::shutdown().await;
+    components.stop();
     plane.shutdown().await;
     println!("bosun stopped");
     Ok(())

@@ -1,0 +1,163 @@
+//! The simulated runtime: no processes, only records. Containers run at once; containers of
+//! pods that do not restart Always (Jobs) complete with exit code 0 after a set time. One agent
+//! process can simulate many nodes with it, as kwok does.
+
+use super::{
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecOutput, ImageInfo,
+    Result, RuntimeError, SandboxConfig,
+};
+use async_trait::async_trait;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+struct Record {
+    info: ContainerInfo,
+    completes_at: Option<Timestamp>,
+}
+
+#[derive(Debug)]
+pub struct SimulatedRuntime {
+    complete_after: Duration,
+    containers: Mutex<HashMap<String, Record>>,
+    changed: Notify,
+}
+
+impl SimulatedRuntime {
+    /// `complete_after`: how long a run-to-completion container runs before exiting 0.
+    pub fn new(complete_after: Duration) -> Self {
+        Self {
+            complete_after,
+            containers: Mutex::new(HashMap::new()),
+            changed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
+        self.containers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Move containers whose time has come to Exited.
+    fn advance(&self, now: Timestamp) {
+        for rec in self.lock().values_mut() {
+            if let (Some(at), ContainerState::Running { started_at }) =
+                (rec.completes_at, &rec.info.state)
+                && at <= now
+            {
+                rec.info.state = ContainerState::Exited {
+                    exit_code: 0,
+                    started_at: *started_at,
+                    finished_at: at,
+                    reason: "Completed".into(),
+                };
+                rec.completes_at = None;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ContainerRuntime for SimulatedRuntime {
+    fn name(&self) -> &'static str {
+        "simulated"
+    }
+
+    fn enforces_limits(&self) -> bool {
+        false
+    }
+
+    async fn health(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn start_sandbox(&self, _sandbox: &SandboxConfig) -> Result<()> {
+        Ok(())
+    }
+
+    async fn start_container(&self, c: &ContainerConfig) -> Result<String> {
+        let id = format!("{}/{}-{}", c.pod_uid, c.name, c.attempt);
+        let now = Timestamp::now();
+        let completes_at = (!c.restart_always).then(|| {
+            now + SignedDuration::try_from(self.complete_after).unwrap_or(SignedDuration::ZERO)
+        });
+        self.lock().insert(
+            id.clone(),
+            Record {
+                info: ContainerInfo {
+                    id: id.clone(),
+                    pod_uid: c.pod_uid.clone(),
+                    name: c.name.clone(),
+                    attempt: c.attempt,
+                    state: ContainerState::Running { started_at: now },
+                },
+                completes_at,
+            },
+        );
+        Ok(id)
+    }
+
+    async fn stop_container(&self, id: &str, _grace: Duration) -> Result<()> {
+        let now = Timestamp::now();
+        if let Some(rec) = self.lock().get_mut(id)
+            && let ContainerState::Running { started_at } = rec.info.state
+        {
+            rec.info.state = ContainerState::Exited {
+                exit_code: 137,
+                started_at,
+                finished_at: now,
+                reason: "Error".into(),
+            };
+            rec.completes_at = None;
+        }
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
+    async fn remove_sandbox(&self, pod_uid: &str) -> Result<()> {
+        self.lock().retain(|_, r| r.info.pod_uid != pod_uid);
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<ContainerInfo>> {
+        self.advance(Timestamp::now());
+        Ok(self.lock().values().map(|r| r.info.clone()).collect())
+    }
+
+    async fn exec(&self, id: &str, _command: &[String], _timeout: Duration) -> Result<ExecOutput> {
+        match self.lock().get(id).map(|r| &r.info.state) {
+            Some(ContainerState::Running { .. }) => Ok(ExecOutput {
+                exit_code: 0,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            }),
+            _ => Err(RuntimeError::NotFound(id.to_string())),
+        }
+    }
+
+    fn log_path(&self, _id: &str) -> Option<PathBuf> {
+        None
+    }
+
+    async fn images(&self) -> Result<Vec<ImageInfo>> {
+        Ok(Vec::new())
+    }
+
+    async fn changed(&self) {
+        let next = self.lock().values().filter_map(|r| r.completes_at).min();
+        let wait = next.map_or(Duration::from_secs(1), |at| {
+            Duration::try_from(at.duration_since(Timestamp::now()))
+                .unwrap_or(Duration::ZERO)
+                .min(Duration::from_secs(1))
+        });
+        tokio::select! {
+            _ = self.changed.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}

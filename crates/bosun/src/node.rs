@@ -1,0 +1,151 @@
+//! `bosun node`: the node agent. Registers a Node (or, with `--simulate N`, N of them), renews
+//! its Lease and runs the pods bound to it on the process or simulated runtime.
+
+use anyhow::{Context, Result, bail};
+use bosun_node::node_status::{self, NodeFacts};
+use bosun_node::runtime::process::{ProcessRuntime, ProcessRuntimeConfig};
+use bosun_node::runtime::simulated::SimulatedRuntime;
+use bosun_node::{Agent, AgentConfig, ContainerRuntime};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    Process,
+    Simulated,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// The Node's name (default: this host's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// How to reach and authenticate to the API server.
+    #[arg(long)]
+    pub kubeconfig: PathBuf,
+    /// What runs containers.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Process)]
+    pub runtime: RuntimeKind,
+    /// Where pods' directories, volumes and logs live.
+    #[arg(long, default_value = "bosun-node-data")]
+    pub data_dir: PathBuf,
+    /// Pod addresses come from here (inside 127.0.0.0/8 for the process runtime).
+    #[arg(long, default_value = "127.1.0.0/24")]
+    pub pod_cidr: String,
+    /// The node's address, as other components reach it.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub address: String,
+    /// CPU to offer, in millicores (default: this host's).
+    #[arg(long)]
+    pub cpu_milli: Option<i64>,
+    /// Memory to offer, in bytes (default: this host's).
+    #[arg(long)]
+    pub memory_bytes: Option<i64>,
+    #[arg(long, default_value_t = 110)]
+    pub max_pods: i64,
+    /// Extra node labels, `k=v,k2=v2`.
+    #[arg(long, default_value = "")]
+    pub labels: String,
+    /// Renew the node's Lease this often.
+    #[arg(long, default_value_t = 10)]
+    pub lease_interval_s: u64,
+    /// Refresh the Node's status this often.
+    #[arg(long, default_value_t = 60)]
+    pub status_interval_s: u64,
+    /// Simulate this many nodes named `<name>-<i>` (simulated runtime only).
+    #[arg(long)]
+    pub simulate: Option<usize>,
+    /// Simulated containers of pods that do not restart Always complete after this long.
+    #[arg(long, default_value_t = 5)]
+    pub sim_complete_after_s: u64,
+}
+
+pub async fn run(args: NodeArgs) -> Result<()> {
+    let client = crate::kube_client::from_kubeconfig(&args.kubeconfig).await?;
+    let name = match args.name.clone() {
+        Some(n) => n,
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_lowercase())
+            .context("no --name and no hostname")?,
+    };
+    let runtime: Arc<dyn ContainerRuntime> = match args.runtime {
+        RuntimeKind::Process => {
+            if args.simulate.is_some() {
+                bail!("--simulate needs --runtime simulated");
+            }
+            let exe = std::env::current_exe().context("find the bosun binary for the shim")?;
+            Arc::new(
+                ProcessRuntime::new(ProcessRuntimeConfig {
+                    root: std::path::absolute(args.data_dir.join("pods"))?,
+                    shim: vec![exe.display().to_string(), "container-shim".into()],
+                    max_log_bytes: 10 << 20,
+                })
+                .context("process runtime")?,
+            )
+        }
+        RuntimeKind::Simulated => Arc::new(SimulatedRuntime::new(Duration::from_secs(
+            args.sim_complete_after_s,
+        ))),
+    };
+    let (host_cpu, host_mem) = node_status::host_resources();
+    let facts = NodeFacts {
+        name: name.clone(),
+        address: args.address.clone(),
+        port: 0,
+        pod_cidr: args.pod_cidr.clone(),
+        cpu_milli: args.cpu_milli.unwrap_or(host_cpu),
+        memory_bytes: args.memory_bytes.unwrap_or(host_mem),
+        max_pods: args.max_pods,
+        labels: bosun_node::agent::parse_labels(&args.labels).map_err(anyhow::Error::msg)?,
+        runtime: runtime.name().to_string(),
+        limits_enforced: runtime.enforces_limits(),
+    };
+    let nodes = match args.simulate {
+        Some(n) => bosun_node::agent::simulated_nodes(&name, n, &facts),
+        None => vec![facts],
+    };
+    let count = nodes.len();
+    let agent = Agent::start(
+        AgentConfig {
+            nodes,
+            lease_interval: Duration::from_secs(args.lease_interval_s.max(1)),
+            lease_duration_s: 40,
+            status_interval: Duration::from_secs(args.status_interval_s.max(1)),
+        },
+        client,
+        runtime,
+    )?;
+    tracing::info!(node = %name, nodes = count, "node agent started");
+    crate::signal::shutdown().await;
+    agent.shutdown().await;
+    Ok(())
+}
+
+/// `bosun container-shim <exit file> -- <command...>`: run by the process runtime.
+pub fn shim_main(args: &[String]) -> std::process::ExitCode {
+    let Some((exit_file, rest)) = args.split_first() else {
+        eprintln!("usage: bosun container-shim <exit file> -- <command...>");
+        return std::process::ExitCode::from(2);
+    };
+    let command = match rest.split_first() {
+        Some((dashdash, cmd)) if dashdash == "--" => cmd.to_vec(),
+        _ => rest.to_vec(),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("container-shim: {e}");
+            return std::process::ExitCode::from(128);
+        }
+    };
+    let code = runtime.block_on(bosun_node::shim::run(
+        std::path::Path::new(exit_file),
+        &command,
+    ));
+    std::process::ExitCode::from(u8::try_from(code & 0xff).unwrap_or(255))
+}
