@@ -134,3 +134,94 @@ impl Up {
         self.data.join("kubeconfig")
     }
 }
+
+/// The real kubectl against a kubeconfig, with its own cache dir.
+#[derive(Debug)]
+pub struct Kubectl {
+    pub kubeconfig: PathBuf,
+    cache: tempfile::TempDir,
+}
+
+impl Kubectl {
+    pub fn new(kubeconfig: PathBuf) -> Self {
+        Self {
+            kubeconfig,
+            cache: tempfile::tempdir().expect("kubectl cache dir"),
+        }
+    }
+
+    /// Run kubectl with `args`, stdin from `input` when given.
+    pub fn run(&self, args: &[&str], input: Option<&str>) -> Output {
+        use std::io::Write;
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl on PATH");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.unwrap_or("").as_bytes());
+        }
+        child.wait_with_output().expect("kubectl")
+    }
+
+    /// Run kubectl and return stdout, panicking with stderr when it fails.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, None);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kubectl apply -f -` of `manifest`.
+    pub fn apply(&self, manifest: &str) -> String {
+        let out = self.run(&["apply", "-f", "-"], Some(manifest));
+        assert!(
+            out.status.success(),
+            "apply failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Poll `kubectl args` until `cond(stdout)` holds, or panic after `timeout` with the
+    /// last output.
+    pub fn eventually(
+        &self,
+        args: &[&str],
+        timeout: Duration,
+        cond: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = self.run(args, None);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if out.status.success() && cond(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} on kubectl {args:?}; last output:\n{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Whether a process whose command line contains `marker` is running.
+pub fn process_running(marker: &str) -> bool {
+    Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}

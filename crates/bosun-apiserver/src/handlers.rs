@@ -65,6 +65,10 @@ pub async fn dispatch(state: &AppState, call: Call) -> Result<Response> {
         (&Method::GET, true, Some("scale")) => get_scale(state, &call).await,
         (&Method::PUT | &Method::PATCH, true, Some("scale")) => update_scale(state, &call).await,
         (&Method::POST, true, Some("binding")) => bind(state, &call).await,
+        (&Method::GET, true, Some("log")) => {
+            let name = call.target.name.as_deref().unwrap_or_default();
+            crate::node_proxy::pod_log(state, call.ns(), name, &call.query).await
+        }
         (&Method::POST, true, Some("eviction")) => delete(state, &call).await,
         (&Method::PUT, true, Some("finalize")) => update(state, &call, false).await,
         (m, _, s) => Err(ApiError::method_not_allowed(&format!(

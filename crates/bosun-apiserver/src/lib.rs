@@ -14,6 +14,7 @@ pub mod handlers;
 pub mod housekeeping;
 pub mod list;
 pub mod metrics;
+pub mod node_proxy;
 pub mod object;
 pub mod openapi;
 pub mod path;

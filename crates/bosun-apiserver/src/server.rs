@@ -23,6 +23,8 @@ pub struct ApiServerConfig {
     pub compaction_interval: Duration,
     /// Events older than this are deleted.
     pub event_ttl: Duration,
+    /// A client with the API server's kubelet-client certificate, for node agents.
+    pub kubelet_client: Option<reqwest::Client>,
 }
 
 impl std::fmt::Debug for ApiServerConfig {
@@ -73,7 +75,8 @@ impl ApiServer {
             config.store.clone(),
             config.tokens.clone(),
             addr.to_string(),
-        );
+        )
+        .with_kubelet_client(config.kubelet_client.clone());
         let shutdown = CancellationToken::new();
         let tasks = vec![
             tokio::spawn(accept_loop(

@@ -18,6 +18,8 @@ struct Inner {
     metrics: Metrics,
     /// What `/api` reports as the server address.
     address: String,
+    /// How to reach node agents (logs), when configured.
+    kubelet: Option<reqwest::Client>,
 }
 
 impl AppState {
@@ -28,8 +30,30 @@ impl AppState {
                 tokens,
                 metrics: Metrics::default(),
                 address,
+                kubelet: None,
             }),
         }
+    }
+
+    /// With a client for node agents' endpoints.
+    pub fn with_kubelet_client(self, client: Option<reqwest::Client>) -> Self {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            store: shared.store.clone(),
+            tokens: shared.tokens.clone(),
+            metrics: Metrics::default(),
+            address: shared.address.clone(),
+            kubelet: None,
+        });
+        Self {
+            inner: Arc::new(Inner {
+                kubelet: client,
+                ..inner
+            }),
+        }
+    }
+
+    pub fn kubelet_client(&self) -> Option<&reqwest::Client> {
+        self.inner.kubelet.as_ref()
     }
     pub fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()

@@ -48,16 +48,31 @@ pub struct Agent {
 
 impl Agent {
     /// Start the agent's tasks. Registration is retried until the API server answers.
+    /// `endpoint`: the listener and TLS configuration of the agent's HTTPS endpoint (logs),
+    /// whose port the Node advertises.
     pub fn start(
-        config: AgentConfig,
+        mut config: AgentConfig,
         client: kube::Client,
         runtime: Arc<dyn ContainerRuntime>,
+        endpoint: Option<(tokio::net::TcpListener, Arc<rustls::ServerConfig>)>,
     ) -> Result<Self, AgentError> {
         let mut pools = HashMap::new();
         for n in &config.nodes {
             pools.insert(n.name.clone(), IpPool::new(&n.pod_cidr)?);
         }
         let stop = CancellationToken::new();
+        if let Some((listener, tls)) = endpoint {
+            let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+            for n in &mut config.nodes {
+                n.port = port;
+            }
+            tokio::spawn(crate::server::serve(
+                listener,
+                tls,
+                runtime.clone(),
+                stop.clone(),
+            ));
+        }
         let task = tokio::spawn(run(config, client, runtime, pools, stop.clone()));
         Ok(Self { stop, task })
     }
@@ -438,4 +453,18 @@ pub fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
                 .ok_or_else(|| format!("label {p:?}: want key=value"))
         })
         .collect()
+}
+
+/// Stop and remove every pod the runtime has (the agent's `--stop-pods-on-exit`).
+pub async fn stop_all(runtime: &dyn ContainerRuntime) {
+    let Ok(all) = runtime.list().await else {
+        return;
+    };
+    let uids: HashSet<String> = all.into_iter().map(|c| c.pod_uid).collect();
+    let removals = uids.iter().map(|uid| runtime.remove_sandbox(uid));
+    for r in futures::future::join_all(removals).await {
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "stop pod");
+        }
+    }
 }

@@ -17,6 +17,7 @@ pub mod node_status;
 pub mod pod_worker;
 pub mod probe;
 pub mod runtime;
+pub mod server;
 pub mod shim;
 
 pub use agent::{Agent, AgentConfig};

@@ -319,9 +319,24 @@ fn container_status(
         }
         (Some(cur), _) if !will_restart => kube_state(&cur.state, &cur.id, runtime),
         (cur, err) => {
-            if let (Some(cur), None) = (cur, err) {
+            match (cur, err) {
                 // The exited run is the last state while the next one waits.
-                status.last_state = Some(kube_state(&cur.state, &cur.id, runtime));
+                (Some(cur), None) => {
+                    status.last_state = Some(kube_state(&cur.state, &cur.id, runtime));
+                }
+                // A failed start is reported as the kubelet does: terminated with StartError.
+                (_, Some((_, message))) => {
+                    status.last_state = Some(KContainerState {
+                        terminated: Some(ContainerStateTerminated {
+                            exit_code: 128,
+                            reason: Some("StartError".into()),
+                            message: Some(message.clone()),
+                            ..ContainerStateTerminated::default()
+                        }),
+                        ..KContainerState::default()
+                    });
+                }
+                (None, None) => {}
             }
             match in_backoff {
                 Some(wait) => waiting(

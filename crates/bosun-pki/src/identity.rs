@@ -39,6 +39,12 @@ pub fn controller_manager_user() -> User {
     User::new("system:kube-controller-manager", &[])
 }
 
+/// The API server's identity toward node agents (logs, exec), as kube-apiserver's
+/// `kube-apiserver-kubelet-client`.
+pub fn kubelet_client_user() -> User {
+    User::new("kube-apiserver-kubelet-client", &["system:masters"])
+}
+
 /// A node agent's identity, as a kubelet's: `system:node:<name>` in `system:nodes`.
 pub fn node_user(node: &str) -> User {
     User::new(&format!("system:node:{node}"), &["system:nodes"])

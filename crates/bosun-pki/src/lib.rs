@@ -19,11 +19,14 @@ pub mod certs;
 mod files;
 pub mod identity;
 pub mod kubeconfig;
+pub mod node_tls;
 mod subject;
 pub mod tokens;
 
 pub use certs::{Pki, user_from_cert};
-pub use identity::{User, admin_user, controller_manager_user, node_user, scheduler_user};
+pub use identity::{
+    User, admin_user, controller_manager_user, kubelet_client_user, node_user, scheduler_user,
+};
 pub use kubeconfig::{Credential, kubeconfig};
 pub use tokens::TokenFile;
 

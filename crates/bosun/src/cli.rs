@@ -36,6 +36,10 @@ pub fn main() -> std::process::ExitCode {
         return crate::node::shim_main(&raw[2..]);
     }
     let cli = Cli::parse();
+    if let Err(message) = exit_with_parent() {
+        eprintln!("error: {message}");
+        return std::process::ExitCode::FAILURE;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -66,4 +70,19 @@ pub fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// A component started by `bosun up` (which sets `BOSUN_PARENT_PID`) asks the kernel for a
+/// SIGTERM when `bosun up` dies, even by SIGKILL, so no component outlives its cluster.
+fn exit_with_parent() -> Result<(), String> {
+    let Ok(parent) = std::env::var("BOSUN_PARENT_PID") else {
+        return Ok(());
+    };
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+        .map_err(|e| format!("cannot follow the parent process: {e}"))?;
+    // The parent may have died before the request took effect.
+    if nix::unistd::getppid().as_raw().to_string() != parent {
+        return Err("the bosun up that started this component is gone".into());
+    }
+    Ok(())
 }

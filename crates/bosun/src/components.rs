@@ -39,6 +39,7 @@ impl Components {
             .with_context(|| format!("open {}", log_path.display()))?;
         let child = Command::new(exe)
             .args(args)
+            .env("BOSUN_PARENT_PID", std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

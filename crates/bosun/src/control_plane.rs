@@ -87,7 +87,24 @@ impl ControlPlane {
                 (Arc::new(etcd), None)
             }
         };
+        let (cert_pem, key_pem) = pki
+            .load_or_issue_client_cert(
+                &config.pki_dir.join("clients"),
+                "apiserver-kubelet-client",
+                &bosun_pki::kubelet_client_user(),
+            )
+            .context("the API server's kubelet-client certificate")?;
+        let identity = reqwest::Identity::from_pem(format!("{cert_pem}{key_pem}").as_bytes())
+            .context("the kubelet-client identity")?;
+        // Like kube-apiserver without --kubelet-certificate-authority: agents' serving
+        // certificates are self-signed and not verified; the agent verifies us.
+        let kubelet_client = reqwest::Client::builder()
+            .identity(identity)
+            .danger_accept_invalid_certs(true)
+            .build()
+            .context("the node agent client")?;
         let server = ApiServer::start(ApiServerConfig {
+            kubelet_client: Some(kubelet_client),
             listen: config.listen,
             tls: Arc::new(pki.server_config().context("TLS configuration")?),
             tokens,

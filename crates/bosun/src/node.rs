@@ -54,6 +54,13 @@ pub struct NodeArgs {
     /// Refresh the Node's status this often.
     #[arg(long, default_value_t = 60)]
     pub status_interval_s: u64,
+    /// The HTTPS port of the agent's endpoint (logs) on --address; 0 picks a free one.
+    #[arg(long, default_value_t = 10250)]
+    pub port: u16,
+    /// Stop every pod's containers when the agent stops (as `bosun up` does when the cluster
+    /// stops); by default they keep running and the next agent adopts them.
+    #[arg(long)]
+    pub stop_pods_on_exit: bool,
     /// Simulate this many nodes named `<name>-<i>` (simulated runtime only).
     #[arg(long)]
     pub simulate: Option<usize>,
@@ -107,6 +114,24 @@ pub async fn run(args: NodeArgs) -> Result<()> {
         None => vec![facts],
     };
     let count = nodes.len();
+    let endpoint = if args.simulate.is_some() {
+        None
+    } else {
+        let ca_pem = ca_from_kubeconfig(&args.kubeconfig)?;
+        let tls = bosun_pki::node_tls::agent_server_config(
+            &ca_pem,
+            &[args.address.clone(), name.clone()],
+        )
+        .context("the agent's TLS configuration")?;
+        let addr: std::net::IpAddr = args
+            .address
+            .parse()
+            .context("--address must be an IP address")?;
+        let listener = tokio::net::TcpListener::bind((addr, args.port))
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", args.address, args.port))?;
+        Some((listener, Arc::new(tls)))
+    };
     let agent = Agent::start(
         AgentConfig {
             nodes,
@@ -115,11 +140,16 @@ pub async fn run(args: NodeArgs) -> Result<()> {
             status_interval: Duration::from_secs(args.status_interval_s.max(1)),
         },
         client,
-        runtime,
+        runtime.clone(),
+        endpoint,
     )?;
+    let runtime_for_exit = runtime;
     tracing::info!(node = %name, nodes = count, "node agent started");
     crate::signal::shutdown().await;
     agent.shutdown().await;
+    if args.stop_pods_on_exit {
+        bosun_node::agent::stop_all(runtime_for_exit.as_ref()).await;
+    }
     Ok(())
 }
 
@@ -148,4 +178,36 @@ pub fn shim_main(args: &[String]) -> std::process::ExitCode {
         &command,
     ));
     std::process::ExitCode::from(u8::try_from(code & 0xff).unwrap_or(255))
+}
+
+/// The cluster CA from a kubeconfig's current cluster, PEM.
+fn ca_from_kubeconfig(path: &std::path::Path) -> Result<String> {
+    use base64::Engine;
+    let kc = kube::config::Kubeconfig::read_from(path)
+        .with_context(|| format!("read kubeconfig {}", path.display()))?;
+    let context_name = kc.current_context.clone().unwrap_or_default();
+    let cluster_name = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == context_name)
+        .and_then(|c| c.context.as_ref())
+        .map(|c| c.cluster.clone())
+        .unwrap_or_default();
+    let cluster = kc
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster_name)
+        .or_else(|| kc.clusters.first())
+        .and_then(|c| c.cluster.as_ref())
+        .context("the kubeconfig names no cluster")?;
+    if let Some(data) = &cluster.certificate_authority_data {
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .context("certificate-authority-data is not base64")?;
+        return String::from_utf8(pem).context("certificate-authority-data is not PEM");
+    }
+    if let Some(file) = &cluster.certificate_authority {
+        return std::fs::read_to_string(file).with_context(|| format!("read {file}"));
+    }
+    anyhow::bail!("the kubeconfig has no certificate authority for its cluster")
 }

@@ -1,0 +1,262 @@
+//! The node agent on the process runtime under `bosun up`, with the real kubectl: pods run as
+//! real processes with their own addresses, report status and probes, serve logs, restart with
+//! back-off, stop gracefully on delete, and survive an agent killed with SIGKILL.
+
+use bosun_e2e::{Kubectl, Proc, Up, process_running};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(30);
+
+fn web_pod(name: &str, node: &str, marker: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  labels: {{app: web}}
+spec:
+  nodeName: {node}
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: web
+    image: python
+    command: ["python3", "-c", "import http.server,sys; print('serving {marker}', flush=True); http.server.HTTPServer((sys.argv[1], 8080), http.server.SimpleHTTPRequestHandler).serve_forever()", "$(POD_IP)", "{marker}"]
+    env:
+    - name: POD_IP
+      valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}
+    readinessProbe:
+      httpGet: {{port: 8080, path: /}}
+      periodSeconds: 1
+"#
+    )
+}
+
+fn curl(url: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "5", url])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn jsonpath(k: &Kubectl, pod: &str, path: &str) -> String {
+    k.ok(&["get", "pod", pod, "-o", &format!("jsonpath={path}")])
+}
+
+#[test]
+fn pods_run_as_processes_become_ready_serve_logs_and_stop_on_delete() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = Up::start(dir.path(), &["--nodes", "1"]);
+    let k = Kubectl::new(up.kubeconfig());
+    k.eventually(&["get", "nodes"], T, |o| {
+        o.contains("bosun-node-0") && o.contains(" Ready")
+    });
+
+    // Two pods listening on the same port: each has its own loopback address.
+    k.apply(&web_pod("web-a", "bosun-node-0", "marker-aaa"));
+    k.apply(&web_pod("web-b", "bosun-node-0", "marker-bbb"));
+    for pod in ["web-a", "web-b"] {
+        k.ok(&[
+            "wait",
+            "--for=condition=Ready",
+            &format!("pod/{pod}"),
+            "--timeout=30s",
+        ]);
+    }
+    let ip_a = jsonpath(&k, "web-a", "{.status.podIP}");
+    let ip_b = jsonpath(&k, "web-b", "{.status.podIP}");
+    assert_ne!(ip_a, ip_b);
+    assert!(ip_a.starts_with("127."), "{ip_a}");
+    let body = curl(&format!("http://{ip_a}:8080/"));
+    assert!(body.contains("Directory listing"), "{body}");
+    assert_eq!(jsonpath(&k, "web-a", "{.status.phase}"), "Running");
+    assert_eq!(jsonpath(&k, "web-a", "{.status.hostIP}"), "127.0.0.1");
+
+    // Logs come from the agent through the API server.
+    let logs = k.eventually(&["logs", "web-a"], T, |o| o.contains("serving marker-aaa"));
+    assert!(!logs.contains("marker-bbb"));
+    let wide = k.ok(&["get", "pods", "-o", "wide"]);
+    assert!(wide.contains("bosun-node-0"), "{wide}");
+
+    // Delete: SIGTERM, the pod disappears once its process has ended.
+    assert!(process_running("marker-aaa"));
+    let started = Instant::now();
+    k.ok(&["delete", "pod", "web-a", "--timeout=30s"]);
+    assert!(started.elapsed() < T);
+    assert!(
+        !process_running("marker-aaa"),
+        "the container process outlived its pod"
+    );
+    assert!(process_running("marker-bbb"), "the other pod kept running");
+    let events = k.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=web-a",
+    ]);
+    assert!(
+        events.contains("Started") && events.contains("Killing"),
+        "{events}"
+    );
+
+    // Stopping the cluster stops its pods.
+    drop(up);
+    let deadline = Instant::now() + T;
+    while process_running("marker-bbb") {
+        assert!(Instant::now() < deadline, "pods outlived bosun up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn failing_containers_back_off_and_say_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = Up::start(dir.path(), &["--nodes", "1"]);
+    let k = Kubectl::new(up.kubeconfig());
+    k.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: crasher}
+spec:
+  nodeName: bosun-node-0
+  containers:
+  - name: c
+    image: sh
+    command: ["sh", "-c", "echo attempt; exit 3"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: missing}
+spec:
+  nodeName: bosun-node-0
+  containers:
+  - name: c
+    image: none
+    command: ["no-such-program-anywhere"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: once}
+spec:
+  nodeName: bosun-node-0
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: sh
+    command: ["sh", "-c", "echo done"]
+"#,
+    );
+    k.eventually(&["get", "pod", "crasher"], T, |o| {
+        o.contains("CrashLoopBackOff")
+    });
+    let restarts = jsonpath(&k, "crasher", "{.status.containerStatuses[0].restartCount}");
+    assert!(restarts.parse::<i32>().expect("count") >= 1, "{restarts}");
+    let last = jsonpath(
+        &k,
+        "crasher",
+        "{.status.containerStatuses[0].lastState.terminated.exitCode}",
+    );
+    assert_eq!(last, "3");
+    let previous = k.ok(&["logs", "crasher", "--previous"]);
+    assert!(previous.contains("attempt"), "{previous}");
+
+    // The start error is the waiting message, then (in back-off) the last state's message.
+    let reason = k.eventually(
+        &[
+            "get",
+            "pod",
+            "missing",
+            "-o",
+            "jsonpath={.status.containerStatuses[0]}",
+        ],
+        T,
+        |o| o.contains("no-such-program-anywhere"),
+    );
+    assert!(reason.contains("executable file not found"), "{reason}");
+    let events = k.eventually(
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=missing",
+        ],
+        T,
+        |o| o.contains("Failed"),
+    );
+    assert!(events.contains("no-such-program-anywhere"), "{events}");
+
+    k.eventually(
+        &["get", "pod", "once", "-o", "jsonpath={.status.phase}"],
+        T,
+        |o| o == "Succeeded",
+    );
+    let cs = jsonpath(
+        &k,
+        "once",
+        "{.status.containerStatuses[0].state.terminated.reason}",
+    );
+    assert_eq!(cs, "Completed");
+}
+
+#[test]
+fn an_agent_killed_and_restarted_adopts_its_running_pods() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = Up::start(dir.path(), &["--nodes", "0"]);
+    let k = Kubectl::new(up.kubeconfig());
+    let node_dir = dir.path().join("node");
+    let agent_args: Vec<String> = [
+        "node",
+        "--name",
+        "solo",
+        "--kubeconfig",
+        &up.kubeconfig().display().to_string(),
+        "--data-dir",
+        &node_dir.display().to_string(),
+        "--pod-cidr",
+        "127.120.0.0/24",
+        "--port",
+        "0",
+        "--lease-interval-s",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut agent = Proc::start(&agent_args, dir.path().join("agent.log"));
+    k.apply(&web_pod("adopted", "solo", "marker-adopt"));
+    k.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/adopted",
+        "--timeout=30s",
+    ]);
+    let id_before = jsonpath(&k, "adopted", "{.status.containerStatuses[0].containerID}");
+
+    agent.kill(); // SIGKILL: the container keeps running without its agent.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(process_running("marker-adopt"));
+    let _agent = Proc::start(&agent_args, dir.path().join("agent2.log"));
+    // The restarted agent reports the same container, not a new one.
+    std::thread::sleep(Duration::from_secs(3));
+    k.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/adopted",
+        "--timeout=30s",
+    ]);
+    assert_eq!(
+        jsonpath(&k, "adopted", "{.status.containerStatuses[0].containerID}"),
+        id_before
+    );
+    assert_eq!(
+        jsonpath(&k, "adopted", "{.status.containerStatuses[0].restartCount}"),
+        "0"
+    );
+    k.ok(&["delete", "pod", "adopted", "--timeout=30s"]);
+    assert!(
+        !process_running("marker-adopt"),
+        "the adopted container was not stopped on delete"
+    );
+}
