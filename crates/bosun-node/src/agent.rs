@@ -276,6 +276,10 @@ async fn run(
         }
     }
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
+    let slots = (
+        Arc::new(tokio::sync::Semaphore::new(16)),
+        Arc::new(tokio::sync::Semaphore::new(64)),
+    );
     let mut initial: Option<HashSet<String>> = None;
     let mut synced_once = false;
     let worker_stop = stop.child_token();
@@ -317,7 +321,7 @@ async fn run(
                         {
                             seen.insert(uid.clone());
                         }
-                        on_pod(&mut table, pod, &node_names, &host_ips, &client, &runtime, &done_tx, &worker_stop);
+                        on_pod(&mut table, pod, &node_names, &host_ips, &client, &runtime, &done_tx, &worker_stop, &slots);
                     }
                     Ok(watcher::Event::InitDone) => {
                         let seen = initial.take().unwrap_or_default();
@@ -340,7 +344,7 @@ async fn run(
                         }
                     }
                     Ok(watcher::Event::Apply(pod)) => {
-                        on_pod(&mut table, pod, &node_names, &host_ips, &client, &runtime, &done_tx, &worker_stop);
+                        on_pod(&mut table, pod, &node_names, &host_ips, &client, &runtime, &done_tx, &worker_stop, &slots);
                     }
                     Ok(watcher::Event::Delete(pod)) => {
                         if let Some(w) = pod.metadata.uid.as_ref().and_then(|u| table.workers.get(u)) {
@@ -372,6 +376,7 @@ fn on_pod(
     runtime: &Arc<dyn ContainerRuntime>,
     done: &mpsc::UnboundedSender<String>,
     stop: &CancellationToken,
+    slots: &(Arc<tokio::sync::Semaphore>, Arc<tokio::sync::Semaphore>),
 ) {
     let Some(uid) = pod.metadata.uid.clone() else {
         return;
@@ -420,6 +425,8 @@ fn on_pod(
         runtime: runtime.clone(),
         node_name: node.clone(),
         host_ip: host_ips.get(&node).cloned().unwrap_or_default(),
+        api_slots: slots.0.clone(),
+        sync_slots: slots.1.clone(),
     };
     let adopted = table.containers.get(&uid).cloned().unwrap_or_default();
     let worker = pod_worker::spawn(ctx, pod, ip, adopted, done.clone(), stop.child_token());

@@ -41,6 +41,11 @@ pub struct WorkerContext {
     pub runtime: Arc<dyn ContainerRuntime>,
     pub node_name: String,
     pub host_ip: String,
+    /// Bounds the agent's concurrent API writes: the client speaks HTTP/1.1, so each
+    /// concurrent request is a connection (and its TLS buffers).
+    pub api_slots: Arc<tokio::sync::Semaphore>,
+    /// Bounds how many workers sync at once.
+    pub sync_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for WorkerContext {
@@ -151,10 +156,18 @@ impl Worker {
         loop {
             let deleting = gone || self.pod.metadata.deletion_timestamp.is_some();
             if deleting {
-                self.terminate(gone).await;
+                // Boxed: the worker idles most of its life, so its future should not carry
+                // the size of the request futures it only needs now and then.
+                Box::pin(self.terminate(gone)).await;
                 return;
             }
-            let wake_at = self.sync().await;
+            let wake_at = {
+                // Bounded: thousands of pods arriving at once should not all be mid-sync
+                // (each sync holds its requests' buffers) at the same time.
+                let slots = self.ctx.sync_slots.clone();
+                let _slot = slots.acquire().await;
+                Box::pin(self.sync()).await
+            };
             let sleep = wake_at
                 .and_then(|at| Duration::try_from(at.duration_since(Timestamp::now())).ok())
                 .unwrap_or(Duration::from_secs(3600));
@@ -635,6 +648,7 @@ impl Worker {
         }
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.namespace());
         let patch = serde_json::json!({ "status": status });
+        let _slot = self.ctx.api_slots.acquire().await;
         match api
             .patch_status(&self.name(), &PatchParams::default(), &Patch::Merge(&patch))
             .await
@@ -745,7 +759,9 @@ impl Worker {
             ..Event::default()
         };
         let api: Api<Event> = Api::namespaced(self.ctx.client.clone(), &ns);
+        let slots = self.ctx.api_slots.clone();
         tokio::spawn(async move {
+            let _slot = slots.acquire().await;
             let _ = api.create(&PostParams::default(), &event).await;
         });
     }

@@ -2,6 +2,7 @@
 //! last line, one JSON object with the figures (recorded in `docs/benchmarks.md`).
 
 pub mod api;
+pub mod pods;
 pub mod stats;
 pub mod store;
 
@@ -21,12 +22,15 @@ pub enum BenchCommand {
     Store(store::StoreBenchArgs),
     /// The API server over HTTPS: readiness, creates, LIST, latency, watch fan-out, memory.
     Api(api::ApiBenchArgs),
+    /// The node agent: pod startup on the process runtime, agent memory, a simulating agent.
+    Pods(pods::PodsBenchArgs),
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
     match args.command {
         BenchCommand::Store(a) => store::run(a).await,
         BenchCommand::Api(a) => api::run(a).await,
+        BenchCommand::Pods(a) => pods::run(a).await,
     }
 }
 
