@@ -620,9 +620,33 @@ async fn bind(state: &AppState, call: &Call) -> Result<Response> {
         )
         .into());
     }
+    if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str)
+        && Some(uid) != old.object.pointer("/metadata/uid").and_then(Value::as_str)
+    {
+        return Err(ApiError::conflict_message(
+            res,
+            name,
+            &format!("Precondition failed: UID in precondition: {uid}"),
+        )
+        .into());
+    }
     let mut new = old.object.clone();
     if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("nodeName".into(), json!(node));
+    }
+    // As kube-apiserver does, the binding's annotations are copied onto the pod.
+    if let Some(annotations) = binding
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        && !annotations.is_empty()
+    {
+        let meta = meta_mut(&mut new)?;
+        let target = meta.entry("annotations").or_insert_with(|| json!({}));
+        if let Some(target) = target.as_object_mut() {
+            for (k, v) in annotations {
+                target.insert(k.clone(), v.clone());
+            }
+        }
     }
     let status = new
         .as_object_mut()

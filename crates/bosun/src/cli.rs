@@ -23,6 +23,8 @@ pub enum Command {
     Store(crate::store_member::StoreArgs),
     /// The node agent: registers a Node and runs the pods bound to it.
     Node(crate::node::NodeArgs),
+    /// The scheduler: binds pods to nodes (leader-elected).
+    Scheduler(crate::scheduler::SchedulerArgs),
     /// Benchmarks that print figures (the last line is one JSON object).
     Bench(crate::bench::BenchArgs),
 }
@@ -60,6 +62,7 @@ pub fn main() -> std::process::ExitCode {
             Command::Apiserver(args) => crate::apiserver::run(args).await,
             Command::Store(args) => crate::store_member::run(args).await,
             Command::Node(args) => crate::node::run(args).await,
+            Command::Scheduler(args) => crate::scheduler::run(args).await,
             Command::Bench(args) => crate::bench::run(args).await,
         }
     });

@@ -12,6 +12,7 @@ pub mod components;
 pub mod control_plane;
 pub mod kube_client;
 pub mod node;
+pub mod scheduler;
 pub mod signal;
 pub mod store_member;
 pub mod up;

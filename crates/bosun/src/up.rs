@@ -53,6 +53,18 @@ pub async fn run(args: UpArgs) -> Result<()> {
     let kubeconfig = dir.join("kubeconfig");
     plane.write_kubeconfig(&kubeconfig)?;
     let mut components = crate::components::Components::new(&dir)?;
+    let sched_kc = dir.join("scheduler.kubeconfig");
+    plane.write_component_kubeconfig(&sched_kc, Component::Scheduler)?;
+    components.spawn(
+        "scheduler",
+        &[
+            "scheduler".into(),
+            "--kubeconfig".into(),
+            sched_kc.display().to_string(),
+            "--lease-duration-s".into(),
+            "4".into(),
+        ],
+    )?;
     for i in 0..args.nodes {
         let name = format!("bosun-node-{i}");
         let kc = dir.join(format!("{name}.kubeconfig"));

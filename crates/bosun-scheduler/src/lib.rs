@@ -1,0 +1,21 @@
+//! The scheduler: for each pod without a node, filter the nodes that cannot run it, rank the
+//! rest, bind the pod to the best; a pod that fits nowhere stays Pending with the reasons.
+//!
+//! Where to start reading:
+//!
+//! 1. [`framework`]: the decision for one pod, pure: filters and scores in kube-scheduler's
+//!    terms, and the explanation kept with the pod.
+//! 2. [`snapshot`]: nodes and what is requested on each (bound and assumed pods).
+//! 3. [`queue`]: which pod to try next: priority, then age; back-off; unschedulable pods
+//!    wait for a change that could help.
+//! 4. [`scheduler`]: the I/O: watches, binding, status and Events, leader election.
+
+pub mod framework;
+pub mod queue;
+pub mod resources;
+pub mod scheduler;
+pub mod snapshot;
+
+pub use framework::{Decision, Explanation, Profile, ScoringStrategy, schedule};
+pub use scheduler::{SchedulerConfig, run};
+pub use snapshot::Snapshot;

@@ -1,0 +1,124 @@
+//! Resource amounts as the scheduler counts them: millicores, bytes, pod slots.
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use std::collections::BTreeMap;
+
+/// Amounts of the resources the scheduler fits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub milli_cpu: i64,
+    pub memory: i64,
+    pub pods: i64,
+}
+
+impl Resources {
+    pub fn add(&mut self, other: &Resources) {
+        self.milli_cpu += other.milli_cpu;
+        self.memory += other.memory;
+        self.pods += other.pods;
+    }
+
+    pub fn sub(&mut self, other: &Resources) {
+        self.milli_cpu -= other.milli_cpu;
+        self.memory -= other.memory;
+        self.pods -= other.pods;
+    }
+}
+
+/// A quantity scaled: `scale` 1000 gives milli-units (cpu), 1 gives whole units rounded up
+/// (memory bytes). Unparseable quantities count as zero (validation rejects them earlier).
+pub fn parse_quantity(q: &str, scale: i64) -> i64 {
+    let q = q.trim();
+    let split = q.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(q.len());
+    let (num, suffix) = q.split_at(split);
+    // Exponent forms (1e3) are handled by the float parse.
+    let (num, suffix) = if suffix.starts_with(['e', 'E']) && suffix.len() > 1 {
+        (q, "")
+    } else {
+        (num, suffix)
+    };
+    let Ok(value) = num.parse::<f64>() else {
+        return 0;
+    };
+    let mult: f64 = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        _ => return 0,
+    };
+    (value * mult * scale as f64).ceil() as i64
+}
+
+fn amounts(map: Option<&BTreeMap<String, Quantity>>) -> Resources {
+    let get = |k: &str, scale| {
+        map.and_then(|m| m.get(k))
+            .map_or(0, |q| parse_quantity(&q.0, scale))
+    };
+    Resources {
+        milli_cpu: get("cpu", 1000),
+        memory: get("memory", 1),
+        pods: get("pods", 1),
+    }
+}
+
+/// What a pod requests: the larger of its containers' sum and its largest init container,
+/// plus overhead; one pod slot.
+pub fn pod_requests(pod: &Pod) -> Resources {
+    let Some(spec) = &pod.spec else {
+        return Resources {
+            pods: 1,
+            ..Resources::default()
+        };
+    };
+    let mut sum = Resources::default();
+    for c in &spec.containers {
+        sum.add(&amounts(
+            c.resources.as_ref().and_then(|r| r.requests.as_ref()),
+        ));
+    }
+    for c in spec.init_containers.iter().flatten() {
+        let r = amounts(c.resources.as_ref().and_then(|r| r.requests.as_ref()));
+        sum.milli_cpu = sum.milli_cpu.max(r.milli_cpu);
+        sum.memory = sum.memory.max(r.memory);
+    }
+    sum.add(&amounts(spec.overhead.as_ref()));
+    sum.pods = 1;
+    sum
+}
+
+/// What a node offers: status.allocatable, else capacity.
+pub fn node_allocatable(node: &Node) -> Resources {
+    let status = node.status.as_ref();
+    amounts(status.and_then(|s| s.allocatable.as_ref().or(s.capacity.as_ref())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_parse_like_kubernetes() {
+        assert_eq!(parse_quantity("250m", 1000), 250);
+        assert_eq!(parse_quantity("2", 1000), 2000);
+        assert_eq!(parse_quantity("0.5", 1000), 500);
+        assert_eq!(parse_quantity("1Gi", 1), 1 << 30);
+        assert_eq!(parse_quantity("128Mi", 1), 128 << 20);
+        assert_eq!(parse_quantity("1k", 1), 1000);
+        assert_eq!(parse_quantity("1e3", 1), 1000);
+        assert_eq!(parse_quantity("bogus", 1), 0);
+    }
+}

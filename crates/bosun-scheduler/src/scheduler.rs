@@ -1,0 +1,383 @@
+//! The scheduler's I/O: watches of nodes and pods feed the snapshot and the queue; decisions
+//! are bound with `POST pods/{name}/binding` (several in flight, each pod assumed on its node
+//! meanwhile); unschedulable pods get the PodScheduled=False condition and an Event.
+
+use crate::framework::{Decision, Profile, schedule};
+use crate::queue::SchedulingQueue;
+use crate::snapshot::Snapshot;
+use bosun_leader::ElectionConfig;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// The annotation holding why a pod went where it did.
+pub const EXPLANATION_ANNOTATION: &str = "scheduling.bosun.dev/explanation";
+
+/// How the scheduler runs.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub profile: Profile,
+    /// Bindings in flight at once.
+    pub bind_concurrency: usize,
+    /// Record Scheduled / FailedScheduling Events.
+    pub record_events: bool,
+    /// Keep the explanation with each bound pod (an annotation set through the binding).
+    pub explain: bool,
+    /// Stand for election before scheduling (None: schedule at once).
+    pub leader_election: Option<ElectionConfig>,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            profile: Profile::default(),
+            bind_concurrency: 64,
+            record_events: true,
+            explain: true,
+            leader_election: None,
+        }
+    }
+}
+
+/// Run until `stop`, as leader when an election is configured.
+pub async fn run(client: kube::Client, config: SchedulerConfig, stop: CancellationToken) {
+    match config.leader_election.clone() {
+        Some(election) => {
+            bosun_leader::run_elected(client.clone(), election, stop, move |token| {
+                schedule_loop(client.clone(), config.clone(), token)
+            })
+            .await
+        }
+        None => schedule_loop(client, config, stop).await,
+    }
+}
+
+enum Input {
+    Node(Box<watcher::Event<Node>>),
+    Pod(Box<watcher::Event<Pod>>),
+}
+
+struct BindResult {
+    uid: String,
+    ok: bool,
+}
+
+fn is_terminal(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+fn spawn_watch<K, F>(
+    api: Api<K>,
+    tx: mpsc::UnboundedSender<Input>,
+    wrap: F,
+    stop: CancellationToken,
+) where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    F: Fn(watcher::Event<K>) -> Input + Send + 'static,
+{
+    tokio::spawn(async move {
+        let stream = watcher(api, watcher::Config::default());
+        let mut stream = std::pin::pin!(stream);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                ev = stream.next() => match ev {
+                    None => break,
+                    Some(Ok(ev)) => if tx.send(wrap(ev)).is_err() { break },
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "watch failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                },
+            }
+        }
+    });
+}
+
+struct State {
+    snapshot: Snapshot,
+    queue: SchedulingQueue,
+    /// Pods assumed on a node while their binding is in flight.
+    assumed: HashMap<String, String>,
+    nodes_synced: bool,
+    pods_synced: bool,
+    scheduler_name: String,
+}
+
+impl State {
+    fn on_pod(&mut self, pod: Pod) {
+        let Some(uid) = pod.metadata.uid.clone() else {
+            return;
+        };
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .filter(|n| !n.is_empty());
+        if is_terminal(&pod) {
+            self.snapshot.remove_pod(&uid);
+            self.queue.delete(&uid);
+            self.queue.move_all_to_active(Instant::now());
+            return;
+        }
+        if let Some(node) = node {
+            self.assumed.remove(&uid);
+            self.snapshot.add_pod(&pod, &node);
+            self.queue.delete(&uid);
+            return;
+        }
+        if self.assumed.contains_key(&uid) {
+            return; // our binding is on its way
+        }
+        let ours = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduler_name.as_deref())
+            .unwrap_or("default-scheduler")
+            == self.scheduler_name;
+        if pod.metadata.deletion_timestamp.is_some() || !ours {
+            self.queue.delete(&uid);
+            return;
+        }
+        self.queue.add_or_update(Arc::new(pod));
+    }
+
+    fn on_pod_deleted(&mut self, pod: &Pod) {
+        let Some(uid) = pod.metadata.uid.as_deref() else {
+            return;
+        };
+        self.snapshot.remove_pod(uid);
+        self.assumed.remove(uid);
+        self.queue.delete(uid);
+        self.queue.move_all_to_active(Instant::now());
+    }
+}
+
+async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: CancellationToken) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    spawn_watch(
+        Api::<Node>::all(client.clone()),
+        tx.clone(),
+        |e| Input::Node(Box::new(e)),
+        stop.clone(),
+    );
+    spawn_watch(
+        Api::<Pod>::all(client.clone()),
+        tx,
+        |e| Input::Pod(Box::new(e)),
+        stop.clone(),
+    );
+    let (bind_tx, mut bind_rx) = mpsc::unbounded_channel::<BindResult>();
+    let mut st = State {
+        snapshot: Snapshot::default(),
+        queue: SchedulingQueue::default(),
+        assumed: HashMap::new(),
+        nodes_synced: false,
+        pods_synced: false,
+        scheduler_name: config.profile.scheduler_name.clone(),
+    };
+    let mut in_flight = 0usize;
+    let mut start = 0usize;
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.bind_concurrency.max(1)));
+    loop {
+        let wake = st.queue.next_wakeup().map_or(Duration::from_secs(1), |at| {
+            at.saturating_duration_since(Instant::now())
+                .min(Duration::from_secs(1))
+        });
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            Some(input) = rx.recv() => {
+                let mut batch = vec![input];
+                while let Ok(more) = rx.try_recv() {
+                    batch.push(more);
+                    if batch.len() >= 4096 { break; }
+                }
+                for input in batch {
+                    let input = match input { Input::Node(e) => Ok(*e), Input::Pod(e) => Err(*e) };
+                    match input {
+                        Ok(watcher::Event::Apply(n) | watcher::Event::InitApply(n)) => {
+                            st.snapshot.upsert_node(Arc::new(n));
+                            st.queue.move_all_to_active(Instant::now());
+                        }
+                        Ok(watcher::Event::Delete(n)) => {
+                            if let Some(name) = &n.metadata.name { st.snapshot.remove_node(name); }
+                        }
+                        Ok(watcher::Event::InitDone) => st.nodes_synced = true,
+                        Ok(watcher::Event::Init) => {}
+                        Err(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => st.on_pod(p),
+                        Err(watcher::Event::Delete(p)) => st.on_pod_deleted(&p),
+                        Err(watcher::Event::InitDone) => st.pods_synced = true,
+                        Err(watcher::Event::Init) => {}
+                    }
+                }
+            }
+            Some(result) = bind_rx.recv() => {
+                in_flight -= 1;
+                if !result.ok {
+                    // Forget the assumption and try again later.
+                    if st.assumed.remove(&result.uid).is_some() {
+                        st.snapshot.remove_pod(&result.uid);
+                    }
+                    st.queue.requeue_with_backoff(&result.uid, Instant::now());
+                } else {
+                    st.queue.delete(&result.uid);
+                }
+            }
+            _ = tokio::time::sleep(wake) => {}
+        }
+        if !(st.nodes_synced && st.pods_synced) {
+            continue;
+        }
+        let now = Instant::now();
+        while in_flight < config.bind_concurrency {
+            let Some(pod) = st.queue.pop(now) else { break };
+            let uid = pod.metadata.uid.clone().unwrap_or_default();
+            start = start.wrapping_add(1);
+            match schedule(&pod, &st.snapshot, &config.profile, start) {
+                Decision::Bind { node, explanation } => {
+                    st.snapshot.add_pod(&pod, &node);
+                    st.assumed.insert(uid.clone(), node.clone());
+                    in_flight += 1;
+                    let explanation = config
+                        .explain
+                        .then(|| serde_json::to_string(&explanation).unwrap_or_default());
+                    let client = client.clone();
+                    let tx = bind_tx.clone();
+                    let slots = slots.clone();
+                    let events = config.record_events;
+                    tokio::spawn(async move {
+                        let _slot = slots.acquire().await;
+                        let ok = bind(&client, &pod, &node, explanation).await;
+                        if ok && events {
+                            let ns = pod.metadata.namespace.clone().unwrap_or_default();
+                            let name = pod.metadata.name.clone().unwrap_or_default();
+                            record_event(
+                                &client,
+                                &pod,
+                                "Normal",
+                                "Scheduled",
+                                &format!("Successfully assigned {ns}/{name} to {node}"),
+                            )
+                            .await;
+                        }
+                        let _ = tx.send(BindResult { uid, ok });
+                    });
+                }
+                Decision::Unschedulable { message, .. } => {
+                    st.queue.mark_unschedulable(&uid, now);
+                    let already = pod
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"))
+                        .is_some_and(|c| {
+                            c.status == "False" && c.message.as_deref() == Some(message.as_str())
+                        });
+                    if !already {
+                        let client = client.clone();
+                        let events = config.record_events;
+                        tokio::spawn(async move {
+                            mark_unschedulable(&client, &pod, &message).await;
+                            if events {
+                                record_event(
+                                    &client,
+                                    &pod,
+                                    "Warning",
+                                    "FailedScheduling",
+                                    &message,
+                                )
+                                .await;
+                            }
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn bind(client: &kube::Client, pod: &Pod, node: &str, explanation: Option<String>) -> bool {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let mut binding = json!({
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": name, "namespace": ns, "uid": pod.metadata.uid},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+    });
+    if let Some(e) = explanation {
+        binding["metadata"]["annotations"] = json!({ EXPLANATION_ANNOTATION: e });
+    }
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    match api
+        .create_subresource::<serde_json::Value, serde_json::Value>(
+            "binding",
+            &name,
+            &PostParams::default(),
+            &binding,
+        )
+        .await
+    {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::debug!(pod = %name, error = %e, "binding failed");
+            false
+        }
+    }
+}
+
+async fn mark_unschedulable(client: &kube::Client, pod: &Pod, message: &str) {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let patch = json!({"status": {"conditions": [{
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": message,
+        "lastProbeTime": null,
+        "lastTransitionTime": Timestamp::now().to_string(),
+    }]}});
+    if let Err(e) = api
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        tracing::debug!(pod = %name, error = %e, "status update failed");
+    }
+}
+
+async fn record_event(client: &kube::Client, pod: &Pod, type_: &str, reason: &str, message: &str) {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let now = Timestamp::now().to_string();
+    let event = json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": format!("{name}."), "namespace": ns},
+        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": name, "namespace": ns, "uid": pod.metadata.uid},
+        "type": type_,
+        "reason": reason,
+        "message": message,
+        "count": 1,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "source": {"component": "default-scheduler"},
+        "reportingComponent": "default-scheduler",
+    });
+    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let Ok(event) = serde_json::from_value(event) else {
+        return;
+    };
+    let _ = api.create(&PostParams::default(), &event).await;
+}
