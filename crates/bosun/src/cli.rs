@@ -25,6 +25,8 @@ pub enum Command {
     Node(crate::node::NodeArgs),
     /// The scheduler: binds pods to nodes (leader-elected).
     Scheduler(crate::scheduler::SchedulerArgs),
+    /// The controller manager: workloads, garbage collection, nodes, endpoints (leader-elected).
+    ControllerManager(crate::controller_manager::ControllerManagerArgs),
     /// Benchmarks that print figures (the last line is one JSON object).
     Bench(crate::bench::BenchArgs),
 }
@@ -63,6 +65,7 @@ pub fn main() -> std::process::ExitCode {
             Command::Store(args) => crate::store_member::run(args).await,
             Command::Node(args) => crate::node::run(args).await,
             Command::Scheduler(args) => crate::scheduler::run(args).await,
+            Command::ControllerManager(args) => crate::controller_manager::run(args).await,
             Command::Bench(args) => crate::bench::run(args).await,
         }
     });

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cli;
 pub mod components;
 pub mod control_plane;
+pub mod controller_manager;
 pub mod kube_client;
 pub mod node;
 pub mod scheduler;

@@ -24,6 +24,14 @@ pub struct UpArgs {
     /// Delete Events older than this many seconds.
     #[arg(long, default_value_t = 3600)]
     pub event_ttl_s: u64,
+    /// Development timing: a node whose Lease is this old (seconds) is unreachable
+    /// (Kubernetes: 40).
+    #[arg(long, default_value_t = 8)]
+    pub node_grace_s: u64,
+    /// Development timing: pods on an unreachable node are evicted after this many seconds
+    /// (Kubernetes: 300).
+    #[arg(long, default_value_t = 10)]
+    pub eviction_s: u64,
     /// How many node agents to start (process runtime), named bosun-node-<i>.
     #[arg(long, default_value_t = 1)]
     pub nodes: usize,
@@ -63,6 +71,24 @@ pub async fn run(args: UpArgs) -> Result<()> {
             sched_kc.display().to_string(),
             "--lease-duration-s".into(),
             "4".into(),
+        ],
+    )?;
+    let cm_kc = dir.join("controller-manager.kubeconfig");
+    plane.write_component_kubeconfig(&cm_kc, Component::ControllerManager)?;
+    // Development timings (said in `bosun up --help`): nodes are unreachable after 8 s
+    // without a Lease renewal and their pods are evicted 10 s later.
+    components.spawn(
+        "controller-manager",
+        &[
+            "controller-manager".into(),
+            "--kubeconfig".into(),
+            cm_kc.display().to_string(),
+            "--lease-duration-s".into(),
+            "4".into(),
+            "--node-monitor-grace-period-s".into(),
+            args.node_grace_s.to_string(),
+            "--default-toleration-s".into(),
+            args.eviction_s.to_string(),
         ],
     )?;
     for i in 0..args.nodes {
