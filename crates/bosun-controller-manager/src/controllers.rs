@@ -1,5 +1,14 @@
-//! Each controller's adapter between the caches and its pure decision.
+//! Each controller's adapter between the caches and its pure decision: which keys a change
+//! concerns, and which observed objects the decision gets.
 
+use crate::caches::{Caches, Change, get, in_namespace};
+use crate::manager::Controller;
+use bosun_controllers::garbage_collector as gc;
+use bosun_controllers::{Action, Reconcile, Target, deployment, replicaset};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::jiff::Timestamp;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +22,275 @@ pub struct Settings {
 }
 
 /// Every controller bosun runs.
-pub fn all(settings: &Settings) -> Vec<Arc<dyn crate::Controller>> {
+pub fn all(settings: &Settings) -> Vec<Arc<dyn Controller>> {
     let _ = settings;
-    Vec::new()
+    vec![
+        Arc::new(ReplicaSetController),
+        Arc::new(DeploymentController),
+        Arc::new(GarbageCollector),
+        Arc::new(NamespaceController),
+    ]
+}
+
+fn ns_key(ns: &str, name: &str) -> String {
+    format!("{ns}/{name}")
+}
+
+/// ReplicaSets: their own changes, and their pods'.
+#[derive(Debug)]
+pub struct ReplicaSetController;
+
+impl Controller for ReplicaSetController {
+    fn name(&self) -> &'static str {
+        "replicaset"
+    }
+
+    fn pod_owner_kind(&self) -> Option<&'static str> {
+        Some("ReplicaSet")
+    }
+
+    fn keys_for(&self, change: &Change, caches: &Caches) -> Vec<String> {
+        match change.kind {
+            "ReplicaSet" if !change.deleted => vec![change.key()],
+            "Pod" => match change.owner_key("ReplicaSet") {
+                Some(k) => vec![k],
+                // An orphan may be adopted by a ReplicaSet of its namespace.
+                None if change.controller.is_none() && !change.deleted => change
+                    .namespace
+                    .as_deref()
+                    .map(|ns| {
+                        in_namespace(&caches.replicasets, ns)
+                            .iter()
+                            .filter(|rs| {
+                                bosun_controllers::selector::matches(
+                                    rs.spec.as_ref().map(|s| &s.selector),
+                                    Some(&change.labels),
+                                )
+                            })
+                            .filter_map(|rs| rs.metadata.name.as_deref().map(|n| ns_key(ns, n)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    fn reconcile(&self, key: &str, caches: &Caches, now: Timestamp) -> Option<Reconcile> {
+        let rs = get(&caches.replicasets, key)?;
+        let ns = rs.metadata.namespace.clone()?;
+        let pods = in_namespace(&caches.pods, &ns);
+        let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
+        Some(replicaset::reconcile(&rs, &refs, now))
+    }
+}
+
+/// Deployments: their own changes, and their ReplicaSets'.
+#[derive(Debug)]
+pub struct DeploymentController;
+
+impl Controller for DeploymentController {
+    fn name(&self) -> &'static str {
+        "deployment"
+    }
+
+    fn keys_for(&self, change: &Change, _caches: &Caches) -> Vec<String> {
+        match change.kind {
+            "Deployment" if !change.deleted => vec![change.key()],
+            "ReplicaSet" => change.owner_key("Deployment").into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn reconcile(&self, key: &str, caches: &Caches, now: Timestamp) -> Option<Reconcile> {
+        let d = get(&caches.deployments, key)?;
+        let ns = d.metadata.namespace.clone()?;
+        let rss = in_namespace(&caches.replicasets, &ns);
+        let rs_refs: Vec<&ReplicaSet> = rss.iter().map(Arc::as_ref).collect();
+        // Pods only matter to Recreate (waiting for old pods to go).
+        let pods = in_namespace(&caches.pods, &ns);
+        let pod_refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
+        Some(deployment::reconcile(&d, &rs_refs, &pod_refs, now))
+    }
+}
+
+/// The garbage collector. Keys are `Kind|key`.
+#[derive(Debug)]
+pub struct GarbageCollector;
+
+const OWNER_KINDS: &[&str] = &[
+    "Deployment",
+    "ReplicaSet",
+    "DaemonSet",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+];
+const DEPENDENT_KINDS: &[&str] = &["ReplicaSet", "Pod", "Job", "ControllerRevision"];
+
+fn meta_of(caches: &Caches, kind: &str, key: &str) -> Option<(Target, ObjectMeta)> {
+    Some(match kind {
+        "Pod" => (Target::PODS, get(&caches.pods, key)?.metadata.clone()),
+        "ReplicaSet" => (
+            Target::REPLICASETS,
+            get(&caches.replicasets, key)?.metadata.clone(),
+        ),
+        "Deployment" => (
+            Target::DEPLOYMENTS,
+            get(&caches.deployments, key)?.metadata.clone(),
+        ),
+        "DaemonSet" => (
+            Target::DAEMONSETS,
+            get(&caches.daemonsets, key)?.metadata.clone(),
+        ),
+        "StatefulSet" => (
+            Target::STATEFULSETS,
+            get(&caches.statefulsets, key)?.metadata.clone(),
+        ),
+        "ControllerRevision" => (
+            Target::CONTROLLERREVISIONS,
+            get(&caches.revisions, key)?.metadata.clone(),
+        ),
+        "Job" => (Target::JOBS, get(&caches.jobs, key)?.metadata.clone()),
+        "CronJob" => (
+            Target::CRONJOBS,
+            get(&caches.cronjobs, key)?.metadata.clone(),
+        ),
+        _ => return None,
+    })
+}
+
+fn owner_present(caches: &Caches, r: &OwnerReference, ns: Option<&str>) -> Option<bool> {
+    if !OWNER_KINDS.contains(&r.kind.as_str()) || gc::target_of(&r.api_version, &r.kind).is_none() {
+        return None;
+    }
+    let key = ns.map_or_else(|| r.name.clone(), |ns| ns_key(ns, &r.name));
+    let (_, meta) = match meta_of(caches, &r.kind, &key) {
+        Some(found) => found,
+        None => return Some(false),
+    };
+    Some(meta.uid.as_deref() == Some(r.uid.as_str()))
+}
+
+fn dependents_of(caches: &Caches, uid: &str, ns: &str) -> Vec<(Target, ObjectMeta)> {
+    let owned = |m: &ObjectMeta| m.owner_references.iter().flatten().any(|r| r.uid == uid);
+    let mut out: Vec<(Target, ObjectMeta)> = Vec::new();
+    out.extend(
+        in_namespace(&caches.replicasets, ns)
+            .iter()
+            .filter(|o| owned(&o.metadata))
+            .map(|o| (Target::REPLICASETS, o.metadata.clone())),
+    );
+    out.extend(
+        in_namespace(&caches.pods, ns)
+            .iter()
+            .filter(|o| owned(&o.metadata))
+            .map(|o| (Target::PODS, o.metadata.clone())),
+    );
+    out.extend(
+        in_namespace(&caches.jobs, ns)
+            .iter()
+            .filter(|o| owned(&o.metadata))
+            .map(|o| (Target::JOBS, o.metadata.clone())),
+    );
+    out.extend(
+        in_namespace(&caches.revisions, ns)
+            .iter()
+            .filter(|o| owned(&o.metadata))
+            .map(|o| (Target::CONTROLLERREVISIONS, o.metadata.clone())),
+    );
+    out
+}
+
+impl Controller for GarbageCollector {
+    fn name(&self) -> &'static str {
+        "garbagecollector"
+    }
+
+    fn keys_for(&self, change: &Change, caches: &Caches) -> Vec<String> {
+        let mut keys = Vec::new();
+        if DEPENDENT_KINDS.contains(&change.kind) && !change.deleted {
+            keys.push(format!("{}|{}", change.kind, change.key()));
+        }
+        if OWNER_KINDS.contains(&change.kind) {
+            if change.terminating && !change.deleted {
+                keys.push(format!("{}|{}", change.kind, change.key()));
+            }
+            // An owner gone: its dependents may be garbage now.
+            if change.deleted
+                && let Some(ns) = change.namespace.as_deref()
+            {
+                for (t, m) in dependents_of(caches, &change.uid, ns) {
+                    let kind = match t.plural {
+                        "pods" => "Pod",
+                        "replicasets" => "ReplicaSet",
+                        "jobs" => "Job",
+                        _ => "ControllerRevision",
+                    };
+                    if let Some(name) = m.name {
+                        keys.push(format!("{kind}|{}", ns_key(ns, &name)));
+                    }
+                }
+            }
+        }
+        // A dependent changed or went: an owner waiting in the foreground looks again.
+        if let Some((kind, name)) = &change.controller
+            && OWNER_KINDS.contains(&kind.as_str())
+            && let Some(ns) = change.namespace.as_deref()
+        {
+            keys.push(format!("{kind}|{}", ns_key(ns, name)));
+        }
+        keys
+    }
+
+    fn reconcile(&self, key: &str, caches: &Caches, _now: Timestamp) -> Option<Reconcile> {
+        let (kind, key) = key.split_once('|')?;
+        let (target, meta) = meta_of(caches, kind, key)?;
+        let mut out = Reconcile::default();
+        // Any object deleted in the foreground or orphaning (pods too) waits for us.
+        if meta.deletion_timestamp.is_some() {
+            let uid = meta.uid.clone().unwrap_or_default();
+            let ns = meta.namespace.clone().unwrap_or_default();
+            let deps = dependents_of(caches, &uid, &ns);
+            let dep_refs: Vec<(Target, &ObjectMeta)> = deps.iter().map(|(t, m)| (*t, m)).collect();
+            out.actions = gc::finalize_owner(target, &meta, &dep_refs);
+            if !out.actions.is_empty() {
+                out.requeue_at_most(Duration::from_secs(2));
+            }
+        }
+        let lookup = |r: &OwnerReference, ns: Option<&str>| owner_present(caches, r, ns);
+        if let Some(a) = gc::collect(target, &meta, &lookup) {
+            out.actions.push(a);
+        }
+        Some(out)
+    }
+}
+
+/// Namespaces being deleted: empty them, then let them go.
+#[derive(Debug)]
+pub struct NamespaceController;
+
+impl Controller for NamespaceController {
+    fn name(&self) -> &'static str {
+        "namespace"
+    }
+
+    fn keys_for(&self, change: &Change, _caches: &Caches) -> Vec<String> {
+        match change.kind {
+            "Namespace" if change.terminating && !change.deleted => vec![change.name.clone()],
+            _ => Vec::new(),
+        }
+    }
+
+    fn reconcile(&self, key: &str, caches: &Caches, _now: Timestamp) -> Option<Reconcile> {
+        let ns = get(&caches.namespaces, key)?;
+        ns.metadata.deletion_timestamp.as_ref()?;
+        Some(Reconcile {
+            actions: vec![Action::CleanNamespace {
+                name: key.to_string(),
+            }],
+            requeue_after: None,
+        })
+    }
 }

@@ -137,6 +137,43 @@ pub async fn execute(
             )
             .await
         }
+        Action::DeleteIfOwnerGone {
+            target,
+            namespace,
+            name,
+            uid,
+            owner,
+            owner_name,
+            owner_uid,
+        } => {
+            let owner_path = format!(
+                "{}/{owner_name}",
+                collection_path(*owner, namespace.as_deref())
+            );
+            let get = http::Request::get(&owner_path)
+                .body(Vec::new())
+                .map_err(|e| ExecError::Transport(e.to_string()))?;
+            match client.request::<Value>(get).await {
+                Ok(found)
+                    if found.pointer("/metadata/uid").and_then(Value::as_str)
+                        == Some(owner_uid) =>
+                {
+                    return Ok(Value::Null); // the owner is there: nothing to collect
+                }
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(ExecError::Transport(e.to_string())),
+            }
+            let delete = Action::Delete {
+                target: *target,
+                namespace: namespace.clone(),
+                name: name.clone(),
+                uid: uid.clone(),
+                propagation: Some("Background"),
+            };
+            Box::pin(execute(client, &delete, component)).await
+        }
+        Action::CleanNamespace { name } => clean_namespace(client, name).await,
         Action::Event {
             involved,
             event_type,
@@ -173,6 +210,93 @@ pub async fn execute(
             .await
         }
     }
+}
+
+/// Every namespaced collection the namespace controller empties.
+const NAMESPACED: &[Target] = &[
+    Target::DEPLOYMENTS,
+    Target::DAEMONSETS,
+    Target::STATEFULSETS,
+    Target::CRONJOBS,
+    Target::JOBS,
+    Target::REPLICASETS,
+    Target::CONTROLLERREVISIONS,
+    Target::PODS,
+    Target {
+        api_version: "v1",
+        plural: "services",
+    },
+    Target::ENDPOINTS,
+    Target::ENDPOINTSLICES,
+    Target {
+        api_version: "v1",
+        plural: "configmaps",
+    },
+    Target {
+        api_version: "v1",
+        plural: "secrets",
+    },
+    Target {
+        api_version: "v1",
+        plural: "serviceaccounts",
+    },
+    Target {
+        api_version: "coordination.k8s.io/v1",
+        plural: "leases",
+    },
+    Target {
+        api_version: "autoscaling/v2",
+        plural: "horizontalpodautoscalers",
+    },
+    Target::EVENTS,
+];
+
+/// Delete everything in the namespace; when all is gone, finalize it.
+async fn clean_namespace(client: &kube::Client, name: &str) -> Result<Value, ExecError> {
+    let transport = |e: &dyn std::fmt::Display| ExecError::Transport(e.to_string());
+    let mut left = 0usize;
+    for target in NAMESPACED {
+        let path = collection_path(*target, Some(name));
+        let del = http::Request::delete(&path)
+            .body(Vec::new())
+            .map_err(|e| transport(&e))?;
+        match client.request::<Value>(del).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 405 => {}
+            Err(e) => return Err(transport(&e)),
+        }
+        let list = http::Request::get(format!("{path}?limit=1"))
+            .body(Vec::new())
+            .map_err(|e| transport(&e))?;
+        if let Ok(v) = client.request::<Value>(list).await {
+            left += v.get("items").and_then(Value::as_array).map_or(0, Vec::len);
+        }
+    }
+    if left > 0 {
+        return Err(ExecError::Transport(format!(
+            "namespace {name}: content still being deleted"
+        )));
+    }
+    let path = format!("/api/v1/namespaces/{name}");
+    let get = http::Request::get(&path)
+        .body(Vec::new())
+        .map_err(|e| transport(&e))?;
+    let mut ns = match client.request::<Value>(get).await {
+        Ok(v) => v,
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Value::Null),
+        Err(e) => return Err(transport(&e)),
+    };
+    ns["spec"]["finalizers"] = json!([]);
+    send(
+        client,
+        request(
+            http::Method::PUT,
+            &format!("{path}/finalize"),
+            "application/json",
+            &ns,
+        )?,
+    )
+    .await
 }
 
 /// Whether a failure means "already done" (create of an existing object, delete of a missing

@@ -113,6 +113,20 @@ pub enum Action {
         name: String,
         status: Value,
     },
+    /// Delete the object only if a live read shows its owner gone (or replaced by another
+    /// object of the same name): caches may lag, the garbage collector must not.
+    DeleteIfOwnerGone {
+        target: Target,
+        namespace: Option<String>,
+        name: String,
+        uid: Option<String>,
+        owner: Target,
+        owner_name: String,
+        owner_uid: String,
+    },
+    /// Delete everything in a namespace being deleted; once nothing is left, finalize it
+    /// (the runner retries until then).
+    CleanNamespace { name: String },
     /// Record a core/v1 Event about `involved`.
     Event {
         involved: ObjectReference,

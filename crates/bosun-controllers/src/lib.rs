@@ -12,6 +12,11 @@
 //! 3. One module per controller, each with a `reconcile` entry point.
 
 pub mod action;
+pub mod deployment;
+pub mod garbage_collector;
 pub mod pod_state;
+pub mod pod_template;
+pub mod replicaset;
+pub mod selector;
 
 pub use action::{Action, EventType, Reconcile, Target};

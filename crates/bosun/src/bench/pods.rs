@@ -174,7 +174,7 @@ pub async fn run(args: PodsBenchArgs) -> Result<()> {
     );
     let port = free_port()?;
     let data = dir.join("up");
-    let _up = Children(vec![Some(
+    let up = Children(vec![Some(
         Command::new(&exe)
             .args(["up", "--data-dir"])
             .arg(&data)
@@ -292,5 +292,19 @@ pub async fn run(args: PodsBenchArgs) -> Result<()> {
         })
     );
     drop(sim);
+    // Stop the cluster and wait for its agents to stop their pods before the temporary
+    // directory holding the pods' files goes.
+    let agents: Vec<u32> = (0..args.nodes)
+        .filter_map(|i| pid_of(&data, &format!("bosun-node-{i}")))
+        .collect();
+    drop(up);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while agents
+        .iter()
+        .any(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     Ok(())
 }
