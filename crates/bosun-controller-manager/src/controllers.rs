@@ -4,7 +4,7 @@
 use crate::caches::{Caches, Change, get, in_namespace};
 use crate::manager::Controller;
 use bosun_controllers::garbage_collector as gc;
-use bosun_controllers::{Action, Reconcile, Target, deployment, replicaset};
+use bosun_controllers::{Action, Reconcile, Target, deployment, node_lifecycle, replicaset};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -23,8 +23,13 @@ pub struct Settings {
 
 /// Every controller bosun runs.
 pub fn all(settings: &Settings) -> Vec<Arc<dyn Controller>> {
-    let _ = settings;
     vec![
+        Arc::new(NodeLifecycleController {
+            timings: node_lifecycle::NodeTimings {
+                grace: settings.node_grace,
+                default_toleration: settings.default_toleration,
+            },
+        }),
         Arc::new(ReplicaSetController),
         Arc::new(DeploymentController),
         Arc::new(GarbageCollector),
@@ -292,5 +297,65 @@ impl Controller for NamespaceController {
             }],
             requeue_after: None,
         })
+    }
+}
+
+/// Node lifecycle: keys are node names; Leases in kube-node-lease are named after nodes.
+#[derive(Debug)]
+pub struct NodeLifecycleController {
+    timings: node_lifecycle::NodeTimings,
+}
+
+impl Controller for NodeLifecycleController {
+    fn name(&self) -> &'static str {
+        "nodelifecycle"
+    }
+
+    fn keys_for(&self, change: &Change, _caches: &Caches) -> Vec<String> {
+        match change.kind {
+            "Node" if !change.deleted => vec![change.name.clone()],
+            "Lease" if change.namespace.as_deref() == Some("kube-node-lease") => {
+                vec![change.name.clone()]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn reconcile(&self, key: &str, caches: &Caches, now: Timestamp) -> Option<Reconcile> {
+        let node = get(&caches.nodes, key)?;
+        let renewed = get(&caches.node_leases, &ns_key("kube-node-lease", key)).and_then(|l| {
+            l.spec
+                .as_ref()
+                .and_then(|s| s.renew_time.as_ref())
+                .map(|t| t.0)
+        });
+        let troubled = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.as_ref())
+            .is_some_and(|ts| {
+                ts.iter().any(|t| {
+                    t.key == node_lifecycle::UNREACHABLE || t.key == node_lifecycle::NOT_READY
+                })
+            });
+        // Pods matter only on a node with a problem.
+        let pods: Vec<Arc<Pod>> = if troubled {
+            caches
+                .pods
+                .state()
+                .into_iter()
+                .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(key))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
+        Some(node_lifecycle::reconcile(
+            &node,
+            renewed,
+            &refs,
+            now,
+            &self.timings,
+        ))
     }
 }

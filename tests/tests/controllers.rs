@@ -1,0 +1,296 @@
+//! The controller manager under `bosun up --nodes 3`, with the real kubectl: Deployments roll
+//! out, scale, roll back; deletion cascades with each propagation policy; deleting a namespace
+//! removes what is in it; pods of a node whose agent dies come back on the other nodes.
+
+use bosun_e2e::{Kubectl, Up};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(60);
+
+fn deployment(name: &str, replicas: u32, greeting: &str, marker: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  strategy: {{type: RollingUpdate, rollingUpdate: {{maxSurge: 1, maxUnavailable: 0}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: c
+        image: sleep
+        command: ["sleep", "{marker}"]
+        env: [{{name: GREETING, value: "{greeting}"}}]
+"#
+    )
+}
+
+struct Cleanup(&'static str);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", &format!("sleep {}", self.0)])
+            .status();
+    }
+}
+
+#[test]
+fn deployments_roll_out_scale_roll_back_and_cascade() {
+    let _cleanup = Cleanup("7701");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = Up::start(dir.path(), &["--nodes", "3"]);
+    let k = Kubectl::new(up.kubeconfig());
+    k.eventually(&["get", "nodes"], T, |o| o.matches(" Ready").count() == 3);
+
+    k.apply(&deployment("web", 3, "hello", "7701"));
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    let ready = k.ok(&[
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.status.readyReplicas}/{.status.updatedReplicas}",
+    ]);
+    assert_eq!(ready, "3/3");
+    let nodes = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].spec.nodeName}",
+    ]);
+    assert_eq!(
+        nodes
+            .split_whitespace()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        3,
+        "spread: {nodes}"
+    );
+
+    k.ok(&["scale", "deployment/web", "--replicas=5"]);
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    k.eventually(
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "--field-selector",
+            "status.phase=Running",
+            "-o",
+            "name",
+        ],
+        T,
+        |o| o.lines().count() == 5,
+    );
+
+    // A new template rolls out; history has two revisions; undo goes back.
+    k.apply(&deployment("web", 5, "bonjour", "7701"));
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    let history = k.ok(&["rollout", "history", "deployment/web"]);
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+    let env = k.ok(&[
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].env[0].value}",
+    ]);
+    assert_eq!(env, "bonjour");
+    k.ok(&["rollout", "undo", "deployment/web"]);
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    let env = k.ok(&[
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].env[0].value}",
+    ]);
+    assert_eq!(env, "hello");
+    let rs = k.ok(&["get", "rs", "-l", "app=web", "-o", "jsonpath={range .items[*]}{.metadata.annotations.deployment\\.kubernetes\\.io/revision}={.spec.replicas} {end}"]);
+    assert!(
+        rs.contains("3=5") && rs.contains("2=0"),
+        "revision 3 is the old template: {rs}"
+    );
+    let events = k.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=ScalingReplicaSet",
+    ]);
+    assert!(events.contains("Scaled up replica set web-"), "{events}");
+
+    // Background deletion (kubectl's default): the ReplicaSets and pods follow.
+    k.ok(&["delete", "deployment", "web"]);
+    k.eventually(&["get", "rs,pods", "-l", "app=web", "-o", "name"], T, |o| {
+        o.trim().is_empty()
+    });
+
+    // Foreground: kubectl waits until the dependents are gone, then the owner.
+    k.apply(&deployment("fg", 2, "x", "7701"));
+    k.ok(&["rollout", "status", "deployment/fg", "--timeout=60s"]);
+    k.ok(&[
+        "delete",
+        "deployment",
+        "fg",
+        "--cascade=foreground",
+        "--timeout=60s",
+    ]);
+    assert_eq!(
+        k.ok(&["get", "rs,pods", "-l", "app=fg", "-o", "name"])
+            .trim(),
+        ""
+    );
+
+    // Orphan: the ReplicaSet stays, without its owner.
+    k.apply(&deployment("orph", 1, "x", "7701"));
+    k.ok(&["rollout", "status", "deployment/orph", "--timeout=60s"]);
+    k.ok(&[
+        "delete",
+        "deployment",
+        "orph",
+        "--cascade=orphan",
+        "--timeout=60s",
+    ]);
+    let owners = k.eventually(
+        &[
+            "get",
+            "rs",
+            "-l",
+            "app=orph",
+            "-o",
+            "jsonpath={.items[*].metadata.name}:{.items[*].metadata.ownerReferences}",
+        ],
+        T,
+        |o| o.ends_with(':') || o.ends_with(":[]"),
+    );
+    assert!(owners.starts_with("orph-"), "{owners}");
+
+    // Deleting a namespace deletes everything in it, then the namespace.
+    k.ok(&["create", "namespace", "team"]);
+    k.ok(&[
+        "-n",
+        "team",
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=a=b",
+    ]);
+    k.ok(&[
+        "-n",
+        "team",
+        "create",
+        "deployment",
+        "api",
+        "--image=sleep",
+        "--replicas=2",
+        "--",
+        "sleep",
+        "7701",
+    ]);
+    k.eventually(
+        &[
+            "-n",
+            "team",
+            "get",
+            "pods",
+            "--field-selector",
+            "status.phase=Running",
+            "-o",
+            "name",
+        ],
+        T,
+        |o| o.lines().count() == 2,
+    );
+    k.ok(&["delete", "namespace", "team", "--timeout=60s"]);
+    let gone = k.run(&["get", "namespace", "team"], None);
+    assert!(!gone.status.success(), "the namespace is gone");
+}
+
+#[test]
+fn pods_of_a_dead_node_come_back_on_the_others() {
+    let _cleanup = Cleanup("7702");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = Up::start(dir.path(), &["--nodes", "3"]);
+    let k = Kubectl::new(up.kubeconfig());
+    k.eventually(&["get", "nodes"], T, |o| o.matches(" Ready").count() == 3);
+    k.apply(&deployment("heal", 6, "x", "7702"));
+    k.ok(&["rollout", "status", "deployment/heal", "--timeout=60s"]);
+    let on_0 = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=heal",
+        "--field-selector",
+        "spec.nodeName=bosun-node-0",
+        "-o",
+        "name",
+    ]);
+    assert!(!on_0.trim().is_empty(), "some pods run on bosun-node-0");
+
+    // SIGKILL the agent: its Lease stops, the node goes Unknown, its pods are evicted.
+    let pid = std::fs::read_to_string(up.data.join("run/bosun-node-0.pid")).expect("pid");
+    let started = Instant::now();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-9", pid.trim()])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    k.eventually(
+        &[
+            "get",
+            "node",
+            "bosun-node-0",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ],
+        T,
+        |o| o == "Unknown",
+    );
+    let taints = k.ok(&[
+        "get",
+        "node",
+        "bosun-node-0",
+        "-o",
+        "jsonpath={.spec.taints[*].key}",
+    ]);
+    assert!(
+        taints.contains("node.kubernetes.io/unreachable"),
+        "{taints}"
+    );
+    k.eventually(
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=heal",
+            "--field-selector",
+            "status.phase=Running",
+            "-o",
+            "jsonpath={range .items[*]}{.spec.nodeName},{.metadata.deletionTimestamp} {end}",
+        ],
+        T,
+        |o| {
+            // Running and not being deleted, on a live node.
+            let live = o
+                .split_whitespace()
+                .filter(|e| e.ends_with(',') && !e.starts_with("bosun-node-0,"))
+                .count();
+            live >= 6
+        },
+    );
+    println!(
+        "healed in {:?} (grace 8 s + eviction 10 s)",
+        started.elapsed()
+    );
+}
