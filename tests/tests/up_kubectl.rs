@@ -233,8 +233,8 @@ fn kubectl_manages_a_deployment_through_bosun_up() {
         .unwrap_or_default();
     assert_eq!(
         env.len(),
-        2,
-        "strategic merge kept GREETING and added EXTRA: {env:?}"
+        3,
+        "strategic merge kept GREETING and POD_IP and added EXTRA: {env:?}"
     );
     assert_eq!(
         c.ok(&[

@@ -91,6 +91,15 @@ pub async fn run(args: UpArgs) -> Result<()> {
             args.eviction_s.to_string(),
         ],
     )?;
+    if args.nodes > 256 {
+        anyhow::bail!("--nodes: at most 256 node agents (one /24 each)");
+    }
+    let plane_port: u16 = plane
+        .url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(args.port);
     for i in 0..args.nodes {
         let name = format!("bosun-node-{i}");
         let kc = dir.join(format!("{name}.kubeconfig"));
@@ -106,7 +115,13 @@ pub async fn run(args: UpArgs) -> Result<()> {
                 "--data-dir".into(),
                 dir.join("nodes").join(&name).display().to_string(),
                 "--pod-cidr".into(),
-                format!("127.{}.{}.0/24", 100 + i / 250, i % 250),
+                // Clusters on different ports get different pod networks, so pods of two
+                // clusters on one machine never share an address.
+                format!(
+                    "127.{}.{}.0/24",
+                    64 + usize::from(plane_port) % 160,
+                    i % 256
+                ),
                 "--port".into(),
                 "0".into(),
                 "--stop-pods-on-exit".into(),
