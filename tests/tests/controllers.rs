@@ -294,3 +294,58 @@ fn pods_of_a_dead_node_come_back_on_the_others() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_job_with_completions_and_parallelism_completes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = Up::start(dir.path(), &["--nodes", "2"]);
+    let k = Kubectl::new(up.kubeconfig());
+    k.apply(
+        r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: count}
+spec:
+  completions: 4
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: c
+        image: sh
+        command: ["sh", "-c", "echo done $(JOB_COMPLETION_INDEX)"]
+"#,
+    );
+    k.ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/count",
+        "--timeout=60s",
+    ]);
+    let status = k.ok(&[
+        "get",
+        "job",
+        "count",
+        "-o",
+        "jsonpath={.status.succeeded}/{.status.failed}",
+    ]);
+    assert_eq!(status, "4/0");
+    let pods = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "job-name=count",
+        "-o",
+        "jsonpath={.items[*].status.phase}",
+    ]);
+    assert_eq!(
+        pods.split_whitespace()
+            .filter(|p| *p == "Succeeded")
+            .count(),
+        4,
+        "{pods}"
+    );
+    let logs = k.ok(&["logs", "-l", "job-name=count", "--tail=1"]);
+    assert!(logs.contains("done"), "{logs}");
+}

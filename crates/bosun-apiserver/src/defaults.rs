@@ -100,6 +100,7 @@ pub fn apply(res: &ResourceInfo, o: &mut Value) {
             template(o, &["spec", "template", "spec"]);
         }
         ("batch", "Job") => {
+            job_selector(o);
             if let Some(spec) = obj(o, &["spec"]) {
                 if !spec.contains_key("completions") && !spec.contains_key("parallelism") {
                     spec.insert("completions".into(), json!(1));
@@ -121,6 +122,42 @@ pub fn apply(res: &ResourceInfo, o: &mut Value) {
             template(o, &["spec", "jobTemplate", "spec", "template", "spec"]);
         }
         _ => {}
+    }
+}
+
+/// As kube-apiserver does for Jobs without `manualSelector`: select the Job's pods by its uid,
+/// and label the template so (`batch.kubernetes.io/controller-uid`, `job-name` and the legacy
+/// unprefixed keys).
+fn job_selector(o: &mut Value) {
+    let uid = o
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let name = o
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let manual = o.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true);
+    let (Some(uid), Some(name), false) = (uid, name, manual) else {
+        return;
+    };
+    if o.pointer("/spec/selector").is_some() {
+        return;
+    }
+    if let Some(spec) = obj(o, &["spec"]) {
+        spec.insert(
+            "selector".into(),
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+        );
+    }
+    if let Some(meta) = obj(o, &["spec", "template", "metadata"]) {
+        let labels = meta.entry("labels").or_insert_with(|| json!({}));
+        if let Some(labels) = labels.as_object_mut() {
+            labels.insert("batch.kubernetes.io/controller-uid".into(), json!(uid));
+            labels.insert("batch.kubernetes.io/job-name".into(), json!(name));
+            labels.insert("controller-uid".into(), json!(uid));
+            labels.insert("job-name".into(), json!(name));
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::caches::{Caches, Change, get, in_namespace};
 use crate::manager::Controller;
 use bosun_controllers::garbage_collector as gc;
-use bosun_controllers::{Action, Reconcile, Target, deployment, node_lifecycle, replicaset};
+use bosun_controllers::{Action, Reconcile, Target, deployment, job, node_lifecycle, replicaset};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -31,6 +31,7 @@ pub fn all(settings: &Settings) -> Vec<Arc<dyn Controller>> {
             },
         }),
         Arc::new(ReplicaSetController),
+        Arc::new(JobController),
         Arc::new(DeploymentController),
         Arc::new(GarbageCollector),
         Arc::new(NamespaceController),
@@ -357,5 +358,35 @@ impl Controller for NodeLifecycleController {
             now,
             &self.timings,
         ))
+    }
+}
+
+/// Jobs: their own changes, and their pods'.
+#[derive(Debug)]
+pub struct JobController;
+
+impl Controller for JobController {
+    fn name(&self) -> &'static str {
+        "job"
+    }
+
+    fn pod_owner_kind(&self) -> Option<&'static str> {
+        Some("Job")
+    }
+
+    fn keys_for(&self, change: &Change, _caches: &Caches) -> Vec<String> {
+        match change.kind {
+            "Job" if !change.deleted => vec![change.key()],
+            "Pod" => change.owner_key("Job").into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn reconcile(&self, key: &str, caches: &Caches, now: Timestamp) -> Option<Reconcile> {
+        let j = get(&caches.jobs, key)?;
+        let ns = j.metadata.namespace.clone()?;
+        let pods = in_namespace(&caches.pods, &ns);
+        let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
+        Some(job::reconcile(&j, &refs, now))
     }
 }

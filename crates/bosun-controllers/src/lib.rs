@@ -14,6 +14,7 @@
 pub mod action;
 pub mod deployment;
 pub mod garbage_collector;
+pub mod job;
 pub mod node_lifecycle;
 pub mod pod_state;
 pub mod pod_template;
