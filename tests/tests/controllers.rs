@@ -349,3 +349,49 @@ spec:
     let logs = k.ok(&["logs", "-l", "job-name=count", "--tail=1"]);
     assert!(logs.contains("done"), "{logs}");
 }
+
+#[test]
+fn a_daemonset_puts_one_pod_on_each_node() {
+    let _cleanup = Cleanup("7703");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = Up::start(dir.path(), &["--nodes", "3"]);
+    let k = Kubectl::new(up.kubeconfig());
+    k.eventually(&["get", "nodes"], T, |o| o.matches(" Ready").count() == 3);
+    k.apply(
+        r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: sleep
+        command: ["sleep", "7703"]
+"#,
+    );
+    k.ok(&["rollout", "status", "daemonset/agent", "--timeout=60s"]);
+    let nodes = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=agent",
+        "-o",
+        "jsonpath={.items[*].spec.nodeName}",
+    ]);
+    let mut names: Vec<&str> = nodes.split_whitespace().collect();
+    names.sort();
+    assert_eq!(names, vec!["bosun-node-0", "bosun-node-1", "bosun-node-2"]);
+    let status = k.ok(&[
+        "get",
+        "ds",
+        "agent",
+        "-o",
+        "jsonpath={.status.desiredNumberScheduled}/{.status.numberReady}",
+    ]);
+    assert_eq!(status, "3/3");
+}

@@ -4,7 +4,9 @@
 use crate::caches::{Caches, Change, get, in_namespace};
 use crate::manager::Controller;
 use bosun_controllers::garbage_collector as gc;
-use bosun_controllers::{Action, Reconcile, Target, deployment, job, node_lifecycle, replicaset};
+use bosun_controllers::{
+    Action, Reconcile, Target, daemonset, deployment, job, node_lifecycle, replicaset,
+};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -32,6 +34,7 @@ pub fn all(settings: &Settings) -> Vec<Arc<dyn Controller>> {
         }),
         Arc::new(ReplicaSetController),
         Arc::new(JobController),
+        Arc::new(DaemonSetController),
         Arc::new(DeploymentController),
         Arc::new(GarbageCollector),
         Arc::new(NamespaceController),
@@ -388,5 +391,49 @@ impl Controller for JobController {
         let pods = in_namespace(&caches.pods, &ns);
         let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
         Some(job::reconcile(&j, &refs, now))
+    }
+}
+
+/// DaemonSets: their own changes, their pods', and every node change.
+#[derive(Debug)]
+pub struct DaemonSetController;
+
+impl Controller for DaemonSetController {
+    fn name(&self) -> &'static str {
+        "daemonset"
+    }
+
+    fn pod_owner_kind(&self) -> Option<&'static str> {
+        Some("DaemonSet")
+    }
+
+    fn keys_for(&self, change: &Change, caches: &Caches) -> Vec<String> {
+        match change.kind {
+            "DaemonSet" if !change.deleted => vec![change.key()],
+            "Pod" => change.owner_key("DaemonSet").into_iter().collect(),
+            "Node" => caches
+                .daemonsets
+                .state()
+                .iter()
+                .filter_map(|d| {
+                    Some(ns_key(
+                        d.metadata.namespace.as_deref()?,
+                        d.metadata.name.as_deref()?,
+                    ))
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn reconcile(&self, key: &str, caches: &Caches, now: Timestamp) -> Option<Reconcile> {
+        let d = get(&caches.daemonsets, key)?;
+        let ns = d.metadata.namespace.clone()?;
+        let nodes = caches.nodes.state();
+        let node_refs: Vec<&k8s_openapi::api::core::v1::Node> =
+            nodes.iter().map(Arc::as_ref).collect();
+        let pods = in_namespace(&caches.pods, &ns);
+        let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
+        Some(daemonset::reconcile(&d, &node_refs, &refs, now))
     }
 }

@@ -12,6 +12,7 @@
 //! 3. One module per controller, each with a `reconcile` entry point.
 
 pub mod action;
+pub mod daemonset;
 pub mod deployment;
 pub mod garbage_collector;
 pub mod job;
