@@ -395,3 +395,67 @@ spec:
     ]);
     assert_eq!(status, "3/3");
 }
+
+#[test]
+fn a_cronjob_fires_on_its_schedule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = Up::start(dir.path(), &["--nodes", "1"]);
+    let k = Kubectl::new(up.kubeconfig());
+    k.apply(
+        r#"
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: tick}
+spec:
+  schedule: "* * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: c
+            image: sh
+            command: ["sh", "-c", "echo tick"]
+"#,
+    );
+    // The next minute boundary is at most 60 s away.
+    let jobs = k.eventually(
+        &["get", "jobs", "-o", "jsonpath={.items[*].metadata.name}"],
+        Duration::from_secs(90),
+        |o| o.starts_with("tick-"),
+    );
+    let job = jobs
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    k.ok(&[
+        "wait",
+        "--for=condition=complete",
+        &format!("job/{job}"),
+        "--timeout=60s",
+    ]);
+    let last = k.eventually(
+        &[
+            "get",
+            "cronjob",
+            "tick",
+            "-o",
+            "jsonpath={.status.lastScheduleTime}",
+        ],
+        T,
+        |o| !o.is_empty(),
+    );
+    assert!(
+        last.ends_with(":00Z"),
+        "scheduled on a minute boundary: {last}"
+    );
+    let events = k.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=tick",
+    ]);
+    assert!(events.contains(&format!("Created job {job}")), "{events}");
+}

@@ -5,7 +5,7 @@ use crate::caches::{Caches, Change, get, in_namespace};
 use crate::manager::Controller;
 use bosun_controllers::garbage_collector as gc;
 use bosun_controllers::{
-    Action, Reconcile, Target, daemonset, deployment, job, node_lifecycle, replicaset,
+    Action, Reconcile, Target, cronjob, daemonset, deployment, job, node_lifecycle, replicaset,
 };
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
@@ -35,6 +35,7 @@ pub fn all(settings: &Settings) -> Vec<Arc<dyn Controller>> {
         Arc::new(ReplicaSetController),
         Arc::new(JobController),
         Arc::new(DaemonSetController),
+        Arc::new(CronJobController),
         Arc::new(DeploymentController),
         Arc::new(GarbageCollector),
         Arc::new(NamespaceController),
@@ -435,5 +436,31 @@ impl Controller for DaemonSetController {
         let pods = in_namespace(&caches.pods, &ns);
         let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
         Some(daemonset::reconcile(&d, &node_refs, &refs, now))
+    }
+}
+
+/// CronJobs: their own changes and their Jobs'; time drives the rest (requeue).
+#[derive(Debug)]
+pub struct CronJobController;
+
+impl Controller for CronJobController {
+    fn name(&self) -> &'static str {
+        "cronjob"
+    }
+
+    fn keys_for(&self, change: &Change, _caches: &Caches) -> Vec<String> {
+        match change.kind {
+            "CronJob" if !change.deleted => vec![change.key()],
+            "Job" => change.owner_key("CronJob").into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn reconcile(&self, key: &str, caches: &Caches, now: Timestamp) -> Option<Reconcile> {
+        let cj = get(&caches.cronjobs, key)?;
+        let ns = cj.metadata.namespace.clone()?;
+        let jobs = in_namespace(&caches.jobs, &ns);
+        let refs: Vec<&k8s_openapi::api::batch::v1::Job> = jobs.iter().map(Arc::as_ref).collect();
+        Some(cronjob::reconcile(&cj, &refs, now))
     }
 }

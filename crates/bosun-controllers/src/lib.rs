@@ -12,6 +12,8 @@
 //! 3. One module per controller, each with a `reconcile` entry point.
 
 pub mod action;
+pub mod cron;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod garbage_collector;
