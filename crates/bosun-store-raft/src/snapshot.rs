@@ -76,18 +76,43 @@ pub fn latest(dir: &Path) -> Result<Option<PathBuf>, SnapshotError> {
     Ok(best)
 }
 
-/// Remove every snapshot file in `dir` except `keep`, and leftover temporary files.
-pub fn remove_others(dir: &Path, keep: &Path) {
+/// Remove every snapshot file in `dir` older than the newest one. Only ever older: a snapshot
+/// being built from an older state can finish after a newer one was installed (openraft builds
+/// and installs on different tasks), and the newest file must survive that, because the log
+/// before it may already be purged. Temporary files are left alone: another task may be writing
+/// one (see [`remove_temporaries`]).
+pub fn prune(dir: &Path) {
+    let Ok(Some(newest)) = latest(dir) else {
+        return;
+    };
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        let name = path
+        let is_snapshot = path
             .file_name()
             .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if path != keep && (name.starts_with("snap-") || name.ends_with(".tmp")) {
+            .is_some_and(|n| n.starts_with("snap-") && n.ends_with(".bin"));
+        if is_snapshot && path.file_name() < newest.file_name() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+/// Remove temporary files left by a process that died while writing or receiving a snapshot.
+/// Only when the member opens its data dir: no other task is writing then.
+pub fn remove_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".tmp"))
+        {
             let _ = std::fs::remove_file(&path);
         }
     }

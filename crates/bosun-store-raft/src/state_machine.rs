@@ -91,10 +91,11 @@ impl StateMachine {
             dedup: Dedup::default(),
             dir: dir.clone(),
         };
+        snapshot::remove_temporaries(&dir);
         if let Some(path) = snapshot::latest(&dir)? {
             let loaded = snapshot::read(&path)?;
             sm.restore(loaded);
-            snapshot::remove_others(&dir, &path);
+            snapshot::prune(&dir);
         }
         Ok(sm)
     }
@@ -153,7 +154,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let dir = self.dir.clone();
         let path = tokio::task::spawn_blocking(move || {
             let path = snapshot::write(&dir, &header, &state)?;
-            snapshot::remove_others(&dir, &path);
+            snapshot::prune(&dir);
             Ok::<_, SnapshotError>(path)
         })
         .await
@@ -235,7 +236,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 path: path.clone(),
                 source,
             })?;
-            snapshot::remove_others(&dir, &canonical);
+            snapshot::prune(&dir);
             Ok::<_, SnapshotError>(loaded)
         })
         .await
@@ -261,5 +262,107 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: header.meta,
             snapshot: Box::new(SnapshotFile { path }),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Proposal;
+    use bosun_store::{Op, RangeRequest, Txn};
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    fn put(index: u64, key: &str) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(Proposal {
+                requests: vec![(
+                    RequestId::random(),
+                    Command::Txn(Txn::new().and_then([Op::put(key.to_string(), "v")])),
+                )],
+            }),
+        }
+    }
+
+    async fn keys(sm: &StateMachine) -> Vec<String> {
+        sm.local
+            .range(&RangeRequest::prefix("/k/".to_string()))
+            .expect("range")
+            .kvs
+            .iter()
+            .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
+            .collect()
+    }
+
+    /// openraft builds a snapshot on one task and installs a received one on another; a build
+    /// from an older state that finishes after a newer snapshot was installed must not replace
+    /// it, or a restart loads the older state while the log after it is already purged.
+    #[tokio::test]
+    async fn an_older_snapshot_finishing_late_never_replaces_an_installed_newer_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sm =
+            StateMachine::open(dir.path().join("a"), LocalStore::new(Mvcc::new())).expect("open");
+        sm.apply([put(1, "/k/1"), put(2, "/k/2")])
+            .await
+            .expect("apply");
+        let mut late_builder = sm.get_snapshot_builder().await;
+
+        // A leader's snapshot at index 4, made by another state machine.
+        let mut leader =
+            StateMachine::open(dir.path().join("b"), LocalStore::new(Mvcc::new())).expect("open");
+        leader
+            .apply([
+                put(1, "/k/1"),
+                put(2, "/k/2"),
+                put(3, "/k/3"),
+                put(4, "/k/4"),
+            ])
+            .await
+            .expect("apply");
+        let newer = leader
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("build");
+        let received = sm.begin_receiving_snapshot().await.expect("begin");
+        std::fs::copy(&newer.snapshot.path, &received.path).expect("copy");
+        sm.install_snapshot(&newer.meta, received)
+            .await
+            .expect("install");
+
+        late_builder.build_snapshot().await.expect("late build");
+        let current = sm
+            .get_current_snapshot()
+            .await
+            .expect("current")
+            .expect("a snapshot");
+        assert_eq!(current.meta.last_log_id, newer.meta.last_log_id);
+        drop(sm);
+
+        let reopened =
+            StateMachine::open(dir.path().join("a"), LocalStore::new(Mvcc::new())).expect("reopen");
+        assert_eq!(reopened.last_applied, newer.meta.last_log_id);
+        assert_eq!(keys(&reopened).await, ["/k/1", "/k/2", "/k/3", "/k/4"]);
+    }
+
+    /// A temporary file another task is writing (a snapshot being received) survives a build.
+    #[tokio::test]
+    async fn a_build_leaves_a_snapshot_being_received_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sm = StateMachine::open(dir.path().to_path_buf(), LocalStore::new(Mvcc::new()))
+            .expect("open");
+        sm.apply([put(1, "/k/1")]).await.expect("apply");
+        let receiving = sm.begin_receiving_snapshot().await.expect("begin");
+        std::fs::write(&receiving.path, b"partial").expect("write");
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("build");
+        assert!(
+            receiving.path.exists(),
+            "the file being received was removed"
+        );
     }
 }
