@@ -10,7 +10,8 @@
 //! 3. [`selector`]: [`LabelSelector`] and [`FieldSelector`], parsed from query strings and
 //!    `LabelSelector` objects and matched against objects.
 //! 4. [`names`]: the name rules (RFC 1123 labels and subdomains, label keys and values).
-//! 5. [`table`]: the `meta.k8s.io/v1` Table `kubectl get` prints, with each kind's columns.
+//! 5. [`quantity`]: resource quantities as exact millicores or bytes.
+//! 6. [`table`]: the `meta.k8s.io/v1` Table `kubectl get` prints, with each kind's columns.
 //!
 //! Everything works on `serde_json::Value` objects as they are stored, and every message
 //! follows k8s.io/apimachinery at v0.33 (Kubernetes 1.33) so that clients see what a real
@@ -18,6 +19,7 @@
 
 pub mod error;
 pub mod names;
+pub mod quantity;
 pub mod resources;
 pub mod selector;
 pub mod table;

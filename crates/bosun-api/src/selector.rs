@@ -794,49 +794,23 @@ impl FieldSelector {
         })
     }
 
-    /// The value of `field` in `obj`, as the resource's selectable field set has it.
-    fn value_of(&self, field: &str, obj: &Value) -> String {
-        let path = |p: &str| obj.pointer(p);
-        match (self.group, self.plural, field) {
-            ("", "pods", "status.podIP") => {
-                let first = path("/status/podIPs/0/ip").and_then(Value::as_str);
-                first
-                    .or_else(|| path("/status/podIP").and_then(Value::as_str))
-                    .unwrap_or_default()
-                    .to_string()
-            }
-            ("", "pods", "spec.hostNetwork") | ("", "nodes", "spec.unschedulable") => {
-                let pointer = format!("/{}", field.replace('.', "/"));
-                path(&pointer)
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false)
-                    .to_string()
-            }
-            ("batch", "jobs", "status.successful") => path("/status/succeeded")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                .to_string(),
-            ("apps", "replicasets", "status.replicas") => path("/status/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                .to_string(),
-            ("", "events", "source") => {
-                let component = scalar(path("/source/component"));
-                if component.is_empty() {
-                    scalar(path("/reportingComponent"))
-                } else {
-                    component
-                }
-            }
-            _ => scalar(path(&format!("/{}", field.replace('.', "/")))),
-        }
-    }
-
     /// Whether `obj` satisfies every term (absent values compare as "").
     pub fn matches(&self, obj: &Value) -> bool {
         self.terms
             .iter()
-            .all(|t| (self.value_of(&t.field, obj) == t.value) != t.negate)
+            .all(|t| (field_value(self.group, self.plural, &t.field, obj) == t.value) != t.negate)
+    }
+
+    /// Whether an object whose selectable fields are `fields` (see [`field_set`]) satisfies
+    /// every term: the same answer as [`FieldSelector::matches`] on the object itself.
+    pub fn matches_set(&self, fields: &[(&'static str, String)]) -> bool {
+        self.terms.iter().all(|t| {
+            let value = fields
+                .iter()
+                .find(|(f, _)| *f == t.field)
+                .map_or("", |(_, v)| v.as_str());
+            (value == t.value) != t.negate
+        })
     }
 
     /// The name, when the selector is exactly `metadata.name=<name>`.
@@ -851,6 +825,55 @@ impl FieldSelector {
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
     }
+}
+
+/// The value of `field` in `obj`, as the resource's selectable field set has it.
+pub fn field_value(group: &str, plural: &str, field: &str, obj: &Value) -> String {
+    let path = |p: &str| obj.pointer(p);
+    match (group, plural, field) {
+        ("", "pods", "status.podIP") => {
+            let first = path("/status/podIPs/0/ip").and_then(Value::as_str);
+            first
+                .or_else(|| path("/status/podIP").and_then(Value::as_str))
+                .unwrap_or_default()
+                .to_string()
+        }
+        ("", "pods", "spec.hostNetwork") | ("", "nodes", "spec.unschedulable") => {
+            let pointer = format!("/{}", field.replace('.', "/"));
+            path(&pointer)
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                .to_string()
+        }
+        ("batch", "jobs", "status.successful") => path("/status/succeeded")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            .to_string(),
+        ("apps", "replicasets", "status.replicas") => path("/status/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            .to_string(),
+        ("", "events", "source") => {
+            let component = scalar(path("/source/component"));
+            if component.is_empty() {
+                scalar(path("/reportingComponent"))
+            } else {
+                component
+            }
+        }
+        _ => scalar(path(&format!("/{}", field.replace('.', "/")))),
+    }
+}
+
+/// Every selectable field of `obj` (`metadata.name`, `metadata.namespace` and the resource's
+/// own) with its value: what a watch cache keeps so that field selectors need not decode the
+/// object again.
+pub fn field_set(res: &ResourceInfo, obj: &Value) -> Vec<(&'static str, String)> {
+    ["metadata.name", "metadata.namespace"]
+        .iter()
+        .chain(supported_fields(res.group, res.plural))
+        .map(|f| (*f, field_value(res.group, res.plural, f, obj)))
+        .collect()
 }
 
 /// The canonical string: terms sorted, values escaped (`metadata.name=x,spec.nodeName!=n1`).

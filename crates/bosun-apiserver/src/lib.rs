@@ -5,7 +5,8 @@
 //! (`router.rs`). A resource request is parsed into an [`path::ObjectPath`], then
 //! [`handlers`] reads, decides with the pure modules ([`object`] metadata, [`validation`],
 //! [`defaults`], patches from `bosun-patch`), and writes through [`registry`] into the
-//! [`bosun_store::Store`]. [`list`] serves LIST and WATCH. Types, selectors, tables and Status
+//! [`bosun_store::Store`]. [`list`] serves LIST and WATCH, from the
+//! resource's [`watch_cache`] where it can. Types, selectors, tables and Status
 //! errors come from `bosun-api`.
 
 pub mod bootstrap;
@@ -25,6 +26,7 @@ pub mod router;
 pub mod server;
 pub mod state;
 pub mod validation;
+pub mod watch_cache;
 
 pub use router::router;
 pub use server::{ApiServer, ApiServerConfig, StartError};

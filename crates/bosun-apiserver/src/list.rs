@@ -6,6 +6,7 @@ use crate::path::ObjectPath;
 use crate::registry;
 use crate::response::{Result, include_object, json, wants_table};
 use crate::state::AppState;
+use crate::watch_cache::{CacheWatch, CachedEvent, CachedObject};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Label and field selectors of a request.
@@ -45,6 +47,15 @@ impl Filter {
     pub fn matches(&self, obj: &Value) -> bool {
         self.labels.as_ref().is_none_or(|l| l.matches(&labels(obj)))
             && self.fields.as_ref().is_none_or(|f| f.matches(obj))
+    }
+
+    /// The same answer as [`Filter::matches`], from what the watch cache keeps of an object.
+    pub fn matches_cached(&self, obj: &CachedObject) -> bool {
+        self.labels.as_ref().is_none_or(|l| l.matches(&obj.labels))
+            && self
+                .fields
+                .as_ref()
+                .is_none_or(|f| f.matches_set(&obj.fields))
     }
 }
 
@@ -211,6 +222,33 @@ pub async fn list_or_watch(
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .unwrap_or(0);
+    // resourceVersion=0 means "any": the watch cache answers (without paging, as Kubernetes'
+    // cache does), when it is loaded.
+    if parse_rv(query)? == Some(0) && query.get("continue").is_none_or(|c| c.is_empty()) {
+        let cache = state.watch_caches().get(res);
+        if cache.wait_ready(CACHE_READY_WAIT).await
+            && let Ok(listed) = cache.list(&prefix)
+        {
+            let items: Vec<Arc<CachedObject>> = listed
+                .objects
+                .into_iter()
+                .filter(|o| filter.matches_cached(o))
+                .collect();
+            let meta = json!({"resourceVersion": listed.revision.to_string()});
+            if wants_table(headers) {
+                let values: Vec<Value> = items.iter().map(|o| o.value()).collect();
+                let table = bosun_api::table(
+                    res,
+                    &values,
+                    std::time::SystemTime::now(),
+                    meta,
+                    include_object(query),
+                );
+                return Ok(json(StatusCode::OK, &table));
+            }
+            return Ok(splice_list(res, meta, items.iter().map(|o| &o.json[..]))?);
+        }
+    }
     if !wants_table(headers) && filter.fields.is_none() {
         return list_json_fast(state, res, &prefix, &filter, limit, query).await;
     }
@@ -258,11 +296,24 @@ async fn list_json_fast(
     if let Some(token) = &listed.continue_token {
         meta["continue"] = json!(token);
     }
+    Ok(splice_list(
+        res,
+        meta,
+        listed.items.iter().map(Vec::as_slice),
+    )?)
+}
+
+/// A JSON list whose items are already-encoded objects, spliced in without decoding them.
+fn splice_list<'a>(
+    res: &ResourceInfo,
+    meta: Value,
+    items: impl Iterator<Item = &'a [u8]>,
+) -> Result<Response, ApiError> {
     let head = json!({"kind": res.list_kind(), "apiVersion": res.api_version(), "metadata": meta});
     let mut body = serde_json::to_vec(&head).map_err(|e| ApiError::internal(&e.to_string()))?;
     body.pop(); // the closing brace: items follow
     body.extend_from_slice(b",\"items\":[");
-    for (i, item) in listed.items.iter().enumerate() {
+    for (i, item) in items.enumerate() {
         if i > 0 {
             body.push(b',');
         }
@@ -278,9 +329,82 @@ fn event_line(kind: &str, object: &Value) -> Bytes {
     Bytes::from(line)
 }
 
+/// How long a request waits for a resource's watch cache to load on first use before it reads
+/// the store instead.
+const CACHE_READY_WAIT: Duration = Duration::from_secs(3);
+
+/// How a watch renders objects: as they are, or as one-row Tables (`kubectl get -w`).
+#[derive(Debug, Clone, Copy)]
+struct Render {
+    res: &'static ResourceInfo,
+    as_table: bool,
+    include: bosun_api::IncludeObject,
+}
+
+impl Render {
+    fn value(&self, obj: &Value) -> Value {
+        if self.as_table {
+            bosun_api::table(
+                self.res,
+                std::slice::from_ref(obj),
+                std::time::SystemTime::now(),
+                json!({}),
+                self.include,
+            )
+        } else {
+            obj.clone()
+        }
+    }
+
+    fn line(&self, kind: &str, obj: &Value) -> Bytes {
+        event_line(kind, &self.value(obj))
+    }
+
+    /// An event line for a cached object: its JSON is spliced in unless a Table is wanted.
+    fn cached_line(&self, kind: &str, obj: &CachedObject) -> Bytes {
+        if self.as_table {
+            return self.line(kind, &obj.value());
+        }
+        let mut line = Vec::with_capacity(obj.json.len() + 32);
+        line.extend_from_slice(b"{\"type\":\"");
+        line.extend_from_slice(kind.as_bytes());
+        line.extend_from_slice(b"\",\"object\":");
+        line.extend_from_slice(&obj.json);
+        line.extend_from_slice(b"}\n");
+        Bytes::from(line)
+    }
+}
+
+/// What one change means to a watcher with `filter` on keys under `prefix`: an object that
+/// stops matching is DELETED, one that starts matching ADDED.
+fn cached_event_line(
+    ev: &CachedEvent,
+    prefix: &str,
+    filter: &Filter,
+    render: &Render,
+) -> Option<Bytes> {
+    if !ev.object.key.starts_with(prefix.as_bytes()) {
+        return None;
+    }
+    let old_matches = ev.prev.as_ref().is_some_and(|o| filter.matches_cached(o));
+    match ev.kind {
+        EventKind::Put => {
+            let new_matches = filter.matches_cached(&ev.object);
+            match (new_matches, old_matches) {
+                (true, true) => Some(render.cached_line("MODIFIED", &ev.object)),
+                (true, false) => Some(render.cached_line("ADDED", &ev.object)),
+                (false, true) => Some(render.cached_line("DELETED", &ev.object)),
+                (false, false) => None,
+            }
+        }
+        EventKind::Delete => old_matches.then(|| render.cached_line("DELETED", &ev.object)),
+    }
+}
+
 /// WATCH: initial events when asked (resourceVersion unset or 0, or sendInitialEvents), then
 /// every change after the start revision, filtered by the selectors (an object that stops
-/// matching is seen as DELETED, one that starts matching as ADDED).
+/// matching is seen as DELETED, one that starts matching as ADDED). Changes come from the
+/// resource's watch cache; a watch from before the cache's window has a store watch of its own.
 async fn watch(
     state: &AppState,
     res: &'static ResourceInfo,
@@ -300,48 +424,181 @@ async fn watch(
         .and_then(|t| t.parse::<u64>().ok())
         .map(Duration::from_secs)
         .unwrap_or(Duration::from_secs(1800));
-    let as_table = wants_table(headers);
-    let include = include_object(query);
-    let render = move |obj: &Value| -> Value {
-        if as_table {
-            bosun_api::table(
-                res,
-                std::slice::from_ref(obj),
-                std::time::SystemTime::now(),
-                json!({}),
-                include,
-            )
-        } else {
-            obj.clone()
-        }
+    let render = Render {
+        res,
+        as_table: wants_table(headers),
+        include: include_object(query),
     };
+    let cache = state.watch_caches().get(res);
+    let cache_ready = cache.wait_ready(CACHE_READY_WAIT).await;
 
+    // The initial events, the revision the live part continues after, and the cache's watch
+    // when it can serve it.
     let mut initial: Vec<Bytes> = Vec::new();
-    let start = match rv {
-        Some(n) if n > 0 && !send_initial => n + 1,
-        _ => {
-            let no_query = HashMap::new();
-            let listed = read_list(
-                store.as_ref(),
-                res,
-                &prefix,
-                &filter,
-                0,
-                if rv == Some(0) { query } else { &no_query },
-            )
-            .await?;
-            for obj in &listed.items {
-                initial.push(event_line("ADDED", &render(obj)));
-            }
-            if send_initial {
-                let bookmark = json!({"kind": res.kind, "apiVersion": res.api_version(), "metadata": {
-                    "resourceVersion": listed.revision.to_string(),
-                    "annotations": {"k8s.io/initial-events-end": "true"}}});
-                initial.push(event_line("BOOKMARK", &bookmark));
-            }
-            listed.revision + 1
-        }
+    let start_after: i64;
+    let mut cached: Option<CacheWatch> = None;
+    let wants_initial = send_initial || rv.is_none_or(|n| n == 0);
+    let from_cache = if wants_initial && rv.is_some() && cache_ready {
+        cache.list_and_watch(&prefix).ok()
+    } else {
+        None
     };
+    if !wants_initial {
+        start_after = rv.unwrap_or(0);
+        if cache_ready {
+            cached = cache.watch(start_after).ok();
+        }
+    } else if let Some((list, w)) = from_cache {
+        for o in list.objects.iter().filter(|o| filter.matches_cached(o)) {
+            initial.push(render.cached_line("ADDED", o));
+        }
+        start_after = list.revision;
+        cached = Some(w);
+    } else {
+        // No resourceVersion: a consistent read of the store, then the changes after it.
+        let no_query = HashMap::new();
+        let listed = read_list(
+            store.as_ref(),
+            res,
+            &prefix,
+            &filter,
+            0,
+            if rv == Some(0) { query } else { &no_query },
+        )
+        .await?;
+        for obj in &listed.items {
+            initial.push(render.line("ADDED", obj));
+        }
+        start_after = listed.revision;
+        if cache_ready {
+            cached = cache.watch(start_after).ok();
+        }
+    }
+    if send_initial {
+        let bookmark = json!({"kind": res.kind, "apiVersion": res.api_version(), "metadata": {
+            "resourceVersion": start_after.to_string(),
+            "annotations": {"k8s.io/initial-events-end": "true"}}});
+        initial.push(event_line("BOOKMARK", &bookmark));
+    }
+    let live = match cached {
+        Some(w) => cache_live(
+            w,
+            start_after,
+            prefix,
+            filter,
+            render,
+            bookmarks,
+            timeout,
+            state,
+        ),
+        None => match store_live(
+            &store,
+            start_after,
+            prefix,
+            filter,
+            render,
+            bookmarks,
+            timeout,
+            state,
+        )
+        .await
+        {
+            Ok(live) => live,
+            Err(early) => return Ok(early),
+        },
+    };
+    let stream = futures::stream::iter(initial)
+        .chain(live)
+        .map(Ok::<Bytes, std::convert::Infallible>);
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+type LiveLines = futures::stream::BoxStream<'static, Bytes>;
+
+fn bookmark_line(res: &ResourceInfo, revision: i64) -> Bytes {
+    let bm = json!({"kind": res.kind, "apiVersion": res.api_version(), "metadata": {"resourceVersion": revision.to_string()}});
+    event_line("BOOKMARK", &bm)
+}
+
+/// How often a watch that allows bookmarks gets one.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
+
+/// The live part of a watch served by the cache: its backlog, then its broadcast. A watcher
+/// that falls behind the broadcast, or a cache that starts a new generation, ends the stream
+/// (the client watches again from its last revision).
+#[allow(clippy::too_many_arguments)]
+fn cache_live(
+    w: CacheWatch,
+    after: i64,
+    prefix: String,
+    filter: Filter,
+    render: Render,
+    bookmarks: bool,
+    timeout: Duration,
+    state: &AppState,
+) -> LiveLines {
+    state.metrics().watch_opened();
+    let metrics = state.metrics().clone();
+    let backlog: std::collections::VecDeque<_> = w.backlog.into();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let res = render.res;
+    futures::stream::unfold(
+        (backlog, w.live, after.max(w.after), after, false),
+        move |(mut backlog, mut live, skip_until, mut last_rev, done)| {
+            let filter = filter.clone();
+            let prefix = prefix.clone();
+            let metrics = metrics.clone();
+            async move {
+                if done {
+                    metrics.watch_closed();
+                    return None;
+                }
+                if let Some(ev) = backlog.pop_front() {
+                    last_rev = last_rev.max(ev.revision);
+                    let line = cached_event_line(&ev, &prefix, &filter, &render);
+                    return Some((line.into_iter().collect::<Vec<_>>(), (backlog, live, skip_until, last_rev, false)));
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => { metrics.watch_closed(); None }
+                    _ = tokio::time::sleep(BOOKMARK_EVERY), if bookmarks => {
+                        Some((vec![bookmark_line(res, last_rev)], (backlog, live, skip_until, last_rev, false)))
+                    }
+                    next = live.recv() => match next {
+                        Ok(ev) if ev.revision <= skip_until => Some((vec![], (backlog, live, skip_until, last_rev, false))),
+                        Ok(ev) => {
+                            last_rev = ev.revision;
+                            let line = cached_event_line(&ev, &prefix, &filter, &render);
+                            Some((line.into_iter().collect(), (backlog, live, skip_until, last_rev, false)))
+                        }
+                        Err(_) => Some((vec![], (backlog, live, skip_until, last_rev, true))),
+                    }
+                }
+            }
+        },
+    )
+    .flat_map(futures::stream::iter)
+    .boxed()
+}
+
+/// The live part of a watch served by a store watch of its own (a revision older than the
+/// cache's window, or no cache yet). `Err` is the whole response when the revision is gone.
+#[allow(clippy::too_many_arguments)]
+async fn store_live(
+    store: &Arc<dyn Store>,
+    after: i64,
+    prefix: String,
+    filter: Filter,
+    render: Render,
+    bookmarks: bool,
+    timeout: Duration,
+    state: &AppState,
+) -> Result<LiveLines, Response> {
+    let res = render.res;
+    let start = after + 1;
     let expired = |requested: i64, compacted: i64| {
         let status = ApiError::expired(&format!(
             "too old resource version: {requested} ({compacted})"
@@ -357,31 +614,28 @@ async fn watch(
         Err(bosun_store::Error::Compacted {
             compact_revision, ..
         }) => {
-            let body = Body::from(expired(start - 1, compact_revision));
-            return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+            let body = Body::from(expired(after, compact_revision));
+            return Err(([(header::CONTENT_TYPE, "application/json")], body).into_response());
         }
-        Err(e) => return Err(registry::store_error(res, "", e).into()),
+        Err(e) => {
+            return Err(crate::response::Failure(registry::store_error(res, "", e)).into_response());
+        }
     };
     state.metrics().watch_opened();
     let metrics = state.metrics().clone();
-    let kind = res.kind;
-    let api_version = res.api_version();
     let live = futures::stream::unfold(
-        (events, start - 1, tokio::time::Instant::now() + timeout, false, metrics),
+        (events, after, tokio::time::Instant::now() + timeout, false, metrics),
         move |(mut events, mut last_rev, deadline, done, metrics)| {
             let filter = filter.clone();
-            let api_version = api_version.clone();
             async move {
                 if done {
                     metrics.watch_closed();
                     return None;
                 }
-                let bookmark_every = tokio::time::sleep(Duration::from_secs(if bookmarks { 60 } else { 3600 }));
                 tokio::select! {
                     _ = tokio::time::sleep_until(deadline) => { metrics.watch_closed(); None }
-                    _ = bookmark_every, if bookmarks => {
-                        let bm = json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": last_rev.to_string()}});
-                        Some((vec![event_line("BOOKMARK", &bm)], (events, last_rev, deadline, false, metrics)))
+                    _ = tokio::time::sleep(BOOKMARK_EVERY), if bookmarks => {
+                        Some((vec![bookmark_line(res, last_rev)], (events, last_rev, deadline, false, metrics)))
                     }
                     next = events.next() => match next {
                         None => Some((vec![], (events, last_rev, deadline, true, metrics))),
@@ -399,14 +653,12 @@ async fn watch(
                             let new_matches = new.as_ref().is_some_and(|o| filter.matches(o));
                             let old_matches = old.as_ref().is_some_and(|o| filter.matches(o));
                             let line = match (new, old) {
-                                (Some(n), _) if new_matches && old_matches => Some(event_line("MODIFIED", &render(&n))),
-                                (Some(n), _) if new_matches => Some(event_line("ADDED", &render(&n))),
-                                (Some(n), Some(_)) if old_matches => {
-                                    Some(event_line("DELETED", &render(&n)))
-                                }
+                                (Some(n), _) if new_matches && old_matches => Some(render.line("MODIFIED", &n)),
+                                (Some(n), _) if new_matches => Some(render.line("ADDED", &n)),
+                                (Some(n), Some(_)) if old_matches => Some(render.line("DELETED", &n)),
                                 (None, Some(o)) if old_matches => {
                                     let gone = crate::object::with_resource_version(o, ev.kv.mod_revision);
-                                    Some(event_line("DELETED", &render(&gone)))
+                                    Some(render.line("DELETED", &gone))
                                 }
                                 _ => None,
                             };
@@ -418,14 +670,7 @@ async fn watch(
         },
     )
     .flat_map(futures::stream::iter);
-    let stream = futures::stream::iter(initial)
-        .chain(live)
-        .map(Ok::<Bytes, std::convert::Infallible>);
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(live.boxed())
 }
 
 /// DELETE on a collection: delete every matching object (each as a single delete would).

@@ -52,6 +52,7 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct ApiServer {
     addr: SocketAddr,
+    state: AppState,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -94,6 +95,7 @@ impl ApiServer {
         ];
         Ok(Self {
             addr,
+            state,
             shutdown,
             tasks,
         })
@@ -103,9 +105,10 @@ impl ApiServer {
         self.addr
     }
 
-    /// Stop accepting, end open connections, stop housekeeping.
+    /// Stop accepting, end open connections, stop housekeeping and the watch caches.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
+        self.state.watch_caches().stop();
         for t in self.tasks {
             let _ = t.await;
         }

@@ -1,6 +1,7 @@
 //! The state every handler shares.
 
 use crate::metrics::Metrics;
+use crate::watch_cache::{DEFAULT_WINDOW, WatchCaches};
 use bosun_pki::TokenFile;
 use bosun_store::Store;
 use std::sync::Arc;
@@ -20,12 +21,15 @@ struct Inner {
     address: String,
     /// How to reach node agents (logs), when configured.
     kubelet: Option<reqwest::Client>,
+    /// One watch cache per resource, made on first use.
+    watch_caches: Arc<WatchCaches>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, tokens: TokenFile, address: String) -> Self {
         Self {
             inner: Arc::new(Inner {
+                watch_caches: Arc::new(WatchCaches::new(store.clone(), DEFAULT_WINDOW)),
                 store,
                 tokens,
                 metrics: Metrics::default(),
@@ -43,6 +47,7 @@ impl AppState {
             metrics: Metrics::default(),
             address: shared.address.clone(),
             kubelet: None,
+            watch_caches: shared.watch_caches.clone(),
         });
         Self {
             inner: Arc::new(Inner {
@@ -52,6 +57,9 @@ impl AppState {
         }
     }
 
+    pub fn watch_caches(&self) -> &WatchCaches {
+        &self.inner.watch_caches
+    }
     pub fn kubelet_client(&self) -> Option<&reqwest::Client> {
         self.inner.kubelet.as_ref()
     }
