@@ -17,6 +17,7 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod garbage_collector;
+pub mod hpa;
 pub mod job;
 pub mod node_lifecycle;
 pub mod pod_state;
