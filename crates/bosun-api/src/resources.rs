@@ -41,6 +41,9 @@ pub struct ResourceInfo {
     pub subresources: &'static [Subresource],
     /// Whether `.status` is written only through the status subresource.
     pub has_status: bool,
+    /// The verbs served: every verb for stored resources, `get` and `list` for the read-only
+    /// ones computed on request (metrics.k8s.io).
+    pub verbs: &'static [&'static str],
 }
 
 /// The verbs of every resource, in discovery's order.
@@ -54,6 +57,8 @@ const VERBS: &[&str] = &[
     "update",
     "watch",
 ];
+/// The verbs of a resource computed on request rather than stored.
+const READ_ONLY: &[&str] = &["get", "list"];
 const ALL: &[&str] = &["all"];
 const NONE: &[&str] = &[];
 const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
@@ -132,6 +137,32 @@ const fn res(
         categories,
         subresources,
         has_status: has_subresource(subresources, "status"),
+        verbs: VERBS,
+    }
+}
+
+/// A read-only row: served by a handler of its own, never stored.
+const fn computed(
+    group: &'static str,
+    version: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+) -> ResourceInfo {
+    ResourceInfo {
+        verbs: READ_ONLY,
+        ..res(
+            group,
+            version,
+            plural,
+            singular,
+            kind,
+            namespaced,
+            NONE,
+            NONE,
+            &[],
+        )
     }
 }
 
@@ -187,6 +218,9 @@ static RESOURCES: &[ResourceInfo] = &[
     res("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, NONE, NONE, &[]),
     // discovery.k8s.io/v1
     res("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", true, NONE, NONE, &[]),
+    // metrics.k8s.io/v1beta1: usage the node agents report, computed on request
+    computed("metrics.k8s.io", "v1beta1", "nodes", "", "NodeMetrics", false),
+    computed("metrics.k8s.io", "v1beta1", "pods", "", "PodMetrics", true),
 ];
 
 impl ResourceInfo {
@@ -215,7 +249,13 @@ impl ResourceInfo {
 
     /// The verbs served on the resource.
     pub fn verbs(&self) -> &'static [&'static str] {
-        VERBS
+        self.verbs
+    }
+
+    /// Whether objects of the resource are computed on request (metrics.k8s.io) rather than
+    /// stored.
+    pub fn is_computed(&self) -> bool {
+        self.verbs == READ_ONLY
     }
 
     /// The subresource called `name`, if served.
@@ -386,7 +426,8 @@ mod tests {
 
     #[test]
     fn the_table_holds_what_a_real_cluster_serves() {
-        assert_eq!(all().len(), EXPECTED.len());
+        // The stored resources, and the two of metrics.k8s.io (checked on their own below).
+        assert_eq!(all().len(), EXPECTED.len() + 2);
         for (group, version, plural, singular, kind, namespaced, short, in_all) in EXPECTED {
             let r = get(group, version, plural);
             assert_eq!(
@@ -397,6 +438,35 @@ mod tests {
             assert_eq!(r.categories.contains(&"all"), *in_all, "{plural}");
             assert_eq!(r.verbs(), VERBS);
         }
+    }
+
+    #[test]
+    fn metrics_are_read_only_and_computed() {
+        let list = api_resource_list("metrics.k8s.io", "v1beta1").expect("metrics.k8s.io/v1beta1");
+        let resources = list["resources"].as_array().expect("resources");
+        let kinds: Vec<(&str, &str, bool)> = resources
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap_or_default(),
+                    r["kind"].as_str().unwrap_or_default(),
+                    r["namespaced"].as_bool().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("nodes", "NodeMetrics", false),
+                ("pods", "PodMetrics", true)
+            ]
+        );
+        for r in resources {
+            assert_eq!(r["verbs"], json!(["get", "list"]));
+        }
+        let pods = find("metrics.k8s.io", "v1beta1", "pods").expect("pod metrics");
+        assert!(pods.is_computed());
+        assert!(!find("", "v1", "pods").expect("pods").is_computed());
     }
 
     #[test]
@@ -554,7 +624,8 @@ mod tests {
                 "batch",
                 "scheduling.k8s.io",
                 "coordination.k8s.io",
-                "discovery.k8s.io"
+                "discovery.k8s.io",
+                "metrics.k8s.io"
             ]
         );
         let autoscaling = list["groups"]
@@ -668,7 +739,7 @@ mod tests {
             serde_json::from_value(api_versions("127.0.0.1:6443")).expect("APIVersions");
         assert_eq!(versions.versions, ["v1"]);
         let groups: APIGroupList = serde_json::from_value(api_group_list()).expect("APIGroupList");
-        assert_eq!(groups.groups.len(), 7);
+        assert_eq!(groups.groups.len(), 8);
         let group: APIGroup =
             serde_json::from_value(api_group("apps").expect("apps")).expect("APIGroup");
         assert_eq!(

@@ -47,6 +47,30 @@ const RETRIES: usize = 5;
 
 pub async fn dispatch(state: &AppState, call: Call) -> Result<Response> {
     let sub = call.target.subresource.clone();
+    if call.res().is_computed() {
+        if call.method != Method::GET
+            || sub.is_some()
+            || call
+                .query
+                .get("watch")
+                .is_some_and(|w| w == "true" || w == "1")
+        {
+            return Err(ApiError::method_not_allowed(&format!(
+                "the server does not allow this method on the requested resource ({} {})",
+                call.method,
+                call.res().group_resource()
+            ))
+            .into());
+        }
+        return crate::resource_metrics::serve(
+            state,
+            call.res(),
+            call.ns(),
+            call.target.name.as_deref(),
+            &call.query,
+        )
+        .await;
+    }
     match (&call.method, call.target.name.is_some(), sub.as_deref()) {
         (&Method::GET, false, None) => {
             list::list_or_watch(state, &call.target, &call.query, &call.headers).await

@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod path;
 pub mod protobuf;
 pub mod registry;
+pub mod resource_metrics;
 pub mod response;
 pub mod router;
 pub mod server;

@@ -44,6 +44,14 @@ impl Filter {
         Ok(Self { labels, fields })
     }
 
+    /// A filter that selects everything.
+    pub fn everything() -> Self {
+        Self {
+            labels: None,
+            fields: None,
+        }
+    }
+
     pub fn matches(&self, obj: &Value) -> bool {
         self.labels.as_ref().is_none_or(|l| l.matches(&labels(obj)))
             && self.fields.as_ref().is_none_or(|f| f.matches(obj))

@@ -1,6 +1,7 @@
 //! The state every handler shares.
 
 use crate::metrics::Metrics;
+use crate::resource_metrics::SummaryCache;
 use crate::watch_cache::{DEFAULT_WINDOW, WatchCaches};
 use bosun_pki::TokenFile;
 use bosun_store::Store;
@@ -23,6 +24,8 @@ struct Inner {
     kubelet: Option<reqwest::Client>,
     /// One watch cache per resource, made on first use.
     watch_caches: Arc<WatchCaches>,
+    /// The node agents' usage summaries last fetched (metrics.k8s.io).
+    summary_cache: Arc<SummaryCache>,
 }
 
 impl AppState {
@@ -30,6 +33,7 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 watch_caches: Arc::new(WatchCaches::new(store.clone(), DEFAULT_WINDOW)),
+                summary_cache: Arc::default(),
                 store,
                 tokens,
                 metrics: Metrics::default(),
@@ -48,6 +52,7 @@ impl AppState {
             address: shared.address.clone(),
             kubelet: None,
             watch_caches: shared.watch_caches.clone(),
+            summary_cache: shared.summary_cache.clone(),
         });
         Self {
             inner: Arc::new(Inner {
@@ -57,6 +62,9 @@ impl AppState {
         }
     }
 
+    pub fn summary_cache(&self) -> &SummaryCache {
+        &self.inner.summary_cache
+    }
     pub fn watch_caches(&self) -> &WatchCaches {
         &self.inner.watch_caches
     }

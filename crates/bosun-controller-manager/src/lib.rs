@@ -7,7 +7,10 @@
 //! 3. [`executor`]: how an Action becomes a request to the API server.
 //! 4. [`controllers`]: each controller's adapter: which keys a change concerns, and which
 //!    observed objects its decision gets.
+//! 5. [`autoscaler`]: the HorizontalPodAutoscaler runner, periodic rather than change-driven,
+//!    reading usage from metrics.k8s.io.
 
+pub mod autoscaler;
 pub mod caches;
 pub mod controllers;
 pub mod executor;

@@ -138,6 +138,11 @@ pub async fn run(
         controllers = controllers.len(),
         "caches synced; controllers running"
     );
+    let autoscaler = tokio::spawn(crate::autoscaler::run(
+        client.clone(),
+        caches.clone(),
+        stop.child_token(),
+    ));
     let mut due: HashMap<(usize, String), Instant> = HashMap::new();
     let mut in_flight: HashSet<(usize, String)> = HashSet::new();
     let mut dirty_while_running: HashSet<(usize, String)> = HashSet::new();
@@ -247,6 +252,7 @@ pub async fn run(
             ));
         }
     }
+    let _ = autoscaler.await;
 }
 
 /// Pod creates and deletes in a decision, for expectations.

@@ -229,6 +229,7 @@ fn kinds_without_a_printer_show_name_and_age() {
         categories: &[],
         subresources: &[],
         has_status: false,
+        verbs: &["get", "list"],
     };
     let t = render(&widget, &[json!({"metadata": meta("w", 300)})]);
     assert_eq!(column_names(&t), ["Name", "Age"]);
