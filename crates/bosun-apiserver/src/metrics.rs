@@ -1,6 +1,9 @@
 //! Prometheus metrics served at `/metrics`: requests by verb, resource and code with latency
 //! histograms, open watches, and store latency.
 
+use bosun_store::{
+    RangeRequest, RangeResponse, Revision, Store, Txn, TxnResponse, WatchRequest, WatchStream,
+};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -14,6 +17,11 @@ pub struct RequestLabels {
     pub verb: String,
     pub resource: String,
     pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreLabels {
+    pub operation: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -34,6 +42,7 @@ struct Inner {
     requests: Family<RequestLabels, Counter>,
     latency: Family<VerbLabels, Histogram>,
     watches: Gauge,
+    store_latency: Family<StoreLabels, Histogram>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -48,6 +57,14 @@ impl Default for Metrics {
             latency_histogram as fn() -> Histogram,
         );
         let watches = Gauge::default();
+        let store_latency = Family::<StoreLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "bosun_store_request_duration_seconds",
+            "Store request latency by operation (txn, range, watch, compact, current_revision), as the API server sees it",
+            store_latency.clone(),
+        );
         registry.register(
             "apiserver_request",
             "API requests by verb, resource and HTTP code",
@@ -69,6 +86,7 @@ impl Default for Metrics {
                 requests,
                 latency,
                 watches,
+                store_latency,
             }),
         }
     }
@@ -93,6 +111,13 @@ impl Metrics {
             .observe(seconds);
     }
 
+    pub fn observe_store(&self, operation: &'static str, seconds: f64) {
+        self.inner
+            .store_latency
+            .get_or_create(&StoreLabels { operation })
+            .observe(seconds);
+    }
+
     pub fn watch_opened(&self) {
         self.inner.watches.inc();
     }
@@ -108,5 +133,73 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+/// A [`Store`] that records how long each of its requests takes in [`Metrics`].
+#[derive(Debug)]
+pub struct MeteredStore {
+    inner: Arc<dyn Store>,
+    metrics: Metrics,
+}
+
+impl MeteredStore {
+    pub fn new(inner: Arc<dyn Store>, metrics: Metrics) -> Self {
+        Self { inner, metrics }
+    }
+
+    async fn timed<T>(&self, operation: &'static str, f: impl Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let out = f.await;
+        self.metrics
+            .observe_store(operation, started.elapsed().as_secs_f64());
+        out
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for MeteredStore {
+    async fn txn(&self, txn: Txn) -> bosun_store::Result<TxnResponse> {
+        self.timed("txn", self.inner.txn(txn)).await
+    }
+    async fn range(&self, req: RangeRequest) -> bosun_store::Result<RangeResponse> {
+        self.timed("range", self.inner.range(req)).await
+    }
+    async fn watch(&self, req: WatchRequest) -> bosun_store::Result<WatchStream> {
+        self.timed("watch", self.inner.watch(req)).await
+    }
+    async fn compact(&self, revision: Revision) -> bosun_store::Result<()> {
+        self.timed("compact", self.inner.compact(revision)).await
+    }
+    async fn current_revision(&self) -> bosun_store::Result<Revision> {
+        self.timed("current_revision", self.inner.current_revision())
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bosun_store::{MemoryStore, Op};
+
+    #[tokio::test]
+    async fn store_requests_are_timed_by_operation() {
+        let metrics = Metrics::default();
+        let store = MeteredStore::new(Arc::new(MemoryStore::default()), metrics.clone());
+        store
+            .txn(Txn::new().and_then([Op::put("/k", "v")]))
+            .await
+            .expect("txn");
+        store.range(RangeRequest::prefix("/")).await.expect("range");
+        store.range(RangeRequest::prefix("/")).await.expect("range");
+        let text = metrics.render();
+        assert!(
+            text.contains("bosun_store_request_duration_seconds_count{operation=\"txn\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("bosun_store_request_duration_seconds_count{operation=\"range\"} 2"),
+            "{text}"
+        );
     }
 }

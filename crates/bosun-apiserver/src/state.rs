@@ -29,14 +29,18 @@ struct Inner {
 }
 
 impl AppState {
+    /// Store requests are timed into the metrics (`bosun_store_request_duration_seconds`).
     pub fn new(store: Arc<dyn Store>, tokens: TokenFile, address: String) -> Self {
+        let metrics = Metrics::default();
+        let store: Arc<dyn Store> =
+            Arc::new(crate::metrics::MeteredStore::new(store, metrics.clone()));
         Self {
             inner: Arc::new(Inner {
                 watch_caches: Arc::new(WatchCaches::new(store.clone(), DEFAULT_WINDOW)),
                 summary_cache: Arc::default(),
                 store,
                 tokens,
-                metrics: Metrics::default(),
+                metrics,
                 address,
                 kubelet: None,
             }),
@@ -48,7 +52,7 @@ impl AppState {
         let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             store: shared.store.clone(),
             tokens: shared.tokens.clone(),
-            metrics: Metrics::default(),
+            metrics: shared.metrics.clone(),
             address: shared.address.clone(),
             kubelet: None,
             watch_caches: shared.watch_caches.clone(),
