@@ -225,3 +225,31 @@ pub fn process_running(marker: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// A process stopped with SIGSTOP (a node agent or scheduler that stops heartbeating without
+/// dying, so `bosun up` does not restart it), continued with SIGCONT when dropped so that it
+/// can act on the SIGTERM its parent's exit sends.
+#[derive(Debug)]
+pub struct Frozen(String);
+
+impl Frozen {
+    /// SIGSTOP the process whose pid is in `pid_file` (as `bosun up` writes them).
+    pub fn pid_file(pid_file: &std::path::Path) -> Self {
+        let pid = std::fs::read_to_string(pid_file)
+            .unwrap_or_else(|e| panic!("{}: {e}", pid_file.display()))
+            .trim()
+            .to_string();
+        let stopped = Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .expect("kill");
+        assert!(stopped.success(), "SIGSTOP {pid}");
+        Self(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", &self.0]).status();
+    }
+}

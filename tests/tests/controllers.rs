@@ -2,7 +2,7 @@
 //! out, scale, roll back; deletion cascades with each propagation policy; deleting a namespace
 //! removes what is in it; pods of a node whose agent dies come back on the other nodes.
 
-use bosun_e2e::{Kubectl, Up};
+use bosun_e2e::{Frozen, Kubectl, Up};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(60);
@@ -236,16 +236,10 @@ fn pods_of_a_dead_node_come_back_on_the_others() {
     ]);
     assert!(!on_0.trim().is_empty(), "some pods run on bosun-node-0");
 
-    // SIGKILL the agent: its Lease stops, the node goes Unknown, its pods are evicted.
-    let pid = std::fs::read_to_string(up.data.join("run/bosun-node-0.pid")).expect("pid");
+    // Freeze the agent (SIGSTOP: a dead agent would be restarted by `bosun up`): its Lease
+    // stops, the node goes Unknown, its pods are evicted.
     let started = Instant::now();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-9", pid.trim()])
-            .status()
-            .expect("kill")
-            .success()
-    );
+    let _frozen = Frozen::pid_file(&up.data.join("run/bosun-node-0.pid"));
     k.eventually(
         &[
             "get",

@@ -3,7 +3,7 @@
 //! with kube-scheduler's message and an Event, and is placed once a node that fits appears;
 //! a standby scheduler takes over when the leader is killed.
 
-use bosun_e2e::{Kubectl, Proc, Up};
+use bosun_e2e::{Frozen, Kubectl, Proc, Up};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
@@ -173,13 +173,9 @@ fn a_standby_scheduler_takes_over_when_the_leader_dies() {
         "bosun up's scheduler started first and leads"
     );
 
-    // SIGKILL the leader: no step-down, the lease must expire.
-    let pid = std::fs::read_to_string(up.data.join("run/scheduler.pid")).expect("scheduler pid");
-    let killed = std::process::Command::new("kill")
-        .args(["-9", pid.trim()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    // Freeze the leader (SIGSTOP; `bosun up` would restart a killed one): no step-down, the
+    // lease must expire.
+    let _frozen = Frozen::pid_file(&up.data.join("run/scheduler.pid"));
     k.apply(&sleeper("second", "10m"));
     k.eventually(
         &["get", "pod", "second", "-o", "jsonpath={.spec.nodeName}"],

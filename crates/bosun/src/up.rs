@@ -1,6 +1,7 @@
 //! `bosun up`: a one-machine cluster in one command: the embedded store (a raft group of one),
-//! the API server on HTTPS, a CA and an admin kubeconfig in the data dir. Run again with the
-//! same data dir, it comes back with every object.
+//! the API server on HTTPS, a CA and an admin kubeconfig in the data dir, and the scheduler,
+//! controller manager and node agents as supervised child processes (restarted with back-off
+//! when they die). Run again with the same data dir, it comes back with every object.
 
 use crate::control_plane::{Component, ControlPlane, ControlPlaneConfig, StoreChoice};
 use anyhow::{Context, Result};
@@ -136,7 +137,16 @@ pub async fn run(args: UpArgs) -> Result<()> {
         plane.url(),
         started.elapsed().as_millis()
     );
-    crate::signal::shutdown().await;
+    // Restart children that die, until asked to stop.
+    let shutdown = crate::signal::shutdown();
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tick.tick() => components.supervise(),
+        }
+    }
     components.stop();
     plane.shutdown().await;
     println!("bosun stopped");
