@@ -377,6 +377,74 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
     )
 }
 
+/// The media type of aggregated discovery (`apidiscovery.k8s.io/v2`), which kubectl asks for
+/// first: every group version and resource of `/api` or `/apis` in one document.
+pub const AGGREGATED_DISCOVERY: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether an `Accept` header asks for aggregated discovery (v2).
+pub fn wants_aggregated_discovery(accept: &str) -> bool {
+    accept.split(',').any(|part| {
+        let params: Vec<&str> = part.split(';').map(str::trim).collect();
+        params.contains(&"g=apidiscovery.k8s.io")
+            && params.contains(&"v=v2")
+            && params.contains(&"as=APIGroupDiscoveryList")
+    })
+}
+
+/// Aggregated discovery: `APIGroupDiscoveryList` of the core group (`/api`, `core: true`) or of
+/// every named group (`/apis`), with each version's resources and subresources.
+pub fn aggregated_discovery(core: bool) -> Value {
+    let mut items = Vec::new();
+    let groups: Vec<(&str, Vec<&str>)> = if core {
+        vec![("", vec!["v1"])]
+    } else {
+        groups()
+    };
+    for (group, versions) in groups {
+        let versions: Vec<Value> = versions
+            .iter()
+            .map(|version| {
+                let resources: Vec<Value> = RESOURCES
+                    .iter()
+                    .filter(|r| r.group == group && r.version == *version)
+                    .map(|r| {
+                        let subresources: Vec<Value> = r
+                            .subresources
+                            .iter()
+                            .map(|s| {
+                                json!({"subresource": s.name,
+                                    "responseKind": {"group": s.group, "version": s.version, "kind": s.kind},
+                                    "verbs": s.verbs})
+                            })
+                            .collect();
+                        let mut entry = json!({
+                            "resource": r.plural,
+                            "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
+                            "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+                            "singularResource": r.singular,
+                            "verbs": r.verbs(),
+                        });
+                        if !r.short_names.is_empty() {
+                            entry["shortNames"] = json!(r.short_names);
+                        }
+                        if !r.categories.is_empty() {
+                            entry["categories"] = json!(r.categories);
+                        }
+                        if !subresources.is_empty() {
+                            entry["subresources"] = json!(subresources);
+                        }
+                        entry
+                    })
+                    .collect();
+                json!({"version": version, "resources": resources, "freshness": "Current"})
+            })
+            .collect();
+        items.push(json!({"metadata": {"name": group}, "versions": versions}));
+    }
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,6 +506,95 @@ mod tests {
             assert_eq!(r.categories.contains(&"all"), *in_all, "{plural}");
             assert_eq!(r.verbs(), VERBS);
         }
+    }
+
+    #[test]
+    fn aggregated_discovery_lists_every_resource_with_upstreams_field_names() {
+        let core = aggregated_discovery(true);
+        assert_eq!(core["kind"], "APIGroupDiscoveryList");
+        assert_eq!(core["apiVersion"], "apidiscovery.k8s.io/v2");
+        let items = core["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1);
+        let v1 = &items[0]["versions"][0];
+        assert_eq!(
+            (&v1["version"], &v1["freshness"]),
+            (&json!("v1"), &json!("Current"))
+        );
+        let pods = v1["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["resource"] == "pods")
+            .expect("pods");
+        assert_eq!(pods["scope"], "Namespaced");
+        assert_eq!(pods["singularResource"], "pod");
+        assert_eq!(pods["shortNames"], json!(["po"]));
+        assert_eq!(
+            pods["responseKind"],
+            json!({"group": "", "version": "v1", "kind": "Pod"})
+        );
+        let subs: Vec<&str> = pods["subresources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["subresource"].as_str())
+            .collect();
+        assert!(
+            subs.contains(&"log") && subs.contains(&"binding"),
+            "{subs:?}"
+        );
+
+        let named = aggregated_discovery(false);
+        let groups = named["items"].as_array().expect("items");
+        let names: Vec<&str> = groups
+            .iter()
+            .filter_map(|g| g["metadata"]["name"].as_str())
+            .collect();
+        let legacy = api_group_list();
+        let legacy_names: Vec<&str> = legacy["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g["name"].as_str())
+            .collect();
+        assert_eq!(names, legacy_names);
+        let count = |doc: &Value| -> usize {
+            doc["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|g| g["versions"].as_array().into_iter().flatten())
+                .map(|v| v["resources"].as_array().map_or(0, Vec::len))
+                .sum()
+        };
+        assert_eq!(count(&core) + count(&named), all().len());
+        let scale = groups[0]["versions"][0]["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["resource"] == "deployments")
+            .and_then(|d| {
+                d["subresources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|s| s["subresource"] == "scale")
+            })
+            .map(|s| s["responseKind"].clone());
+        assert_eq!(
+            scale,
+            Some(json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}))
+        );
+    }
+
+    #[test]
+    fn the_aggregated_media_type_is_recognised_in_kubectls_accept_header() {
+        let kubectl = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert!(wants_aggregated_discovery(kubectl));
+        assert!(!wants_aggregated_discovery("application/json"));
+        assert!(!wants_aggregated_discovery(
+            "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+        ));
     }
 
     #[test]

@@ -154,7 +154,25 @@ async fn api(
         Some(d) => json(StatusCode::OK, &d),
         None => Failure(ApiError::not_found_path(uri.path())).into_response(),
     };
+    let aggregated = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(resources::wants_aggregated_discovery);
     let target = match target {
+        Target::CoreVersions | Target::Groups if aggregated => {
+            let doc = resources::aggregated_discovery(matches!(target, Target::CoreVersions));
+            let body = serde_json::to_vec(&doc).unwrap_or_default();
+            return (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, resources::AGGREGATED_DISCOVERY),
+                    (header::VARY, "Accept"),
+                ],
+                body,
+            )
+                .into_response();
+        }
         Target::CoreVersions => {
             return json(StatusCode::OK, &resources::api_versions(state.address()));
         }
