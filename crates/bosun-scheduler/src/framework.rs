@@ -2,13 +2,18 @@
 //! the profile. Each filter returns why a node does not fit, in kube-scheduler's words; each
 //! score ranks a fitting node from 0 to 100.
 
+use crate::image_locality;
+use crate::inter_pod_affinity::{self, AffinityTerms};
 use crate::resources::{Resources, pod_requests};
-use crate::snapshot::{NodeInfo, Snapshot, host_ports};
+use crate::snapshot::{NodeInfo, PlacedPod, Snapshot, host_ports};
+use crate::topology_spread::{self, Constraint, NodeChecks};
 use k8s_openapi::api::core::v1::{
     NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration,
 };
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// How nodes are ranked by their free resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -19,17 +24,47 @@ pub enum ScoringStrategy {
     MostAllocated,
 }
 
+/// The filter plugins, in kube-scheduler's order.
+pub const FILTERS: [&str; 8] = [
+    "NodeUnschedulable",
+    "NodeName",
+    "TaintToleration",
+    "NodeAffinity",
+    "NodePorts",
+    "NodeResourcesFit",
+    "PodTopologySpread",
+    "InterPodAffinity",
+];
+
+/// The score plugins, in the order [`score`] returns them, with kube-scheduler's default
+/// weights.
+pub const SCORES: [(&str, i64); 7] = [
+    ("NodeResourcesFit", 1),
+    ("NodeResourcesBalancedAllocation", 1),
+    ("TaintToleration", 3),
+    ("NodeAffinity", 2),
+    ("InterPodAffinity", 2),
+    ("PodTopologySpread", 2),
+    ("ImageLocality", 1),
+];
+
 /// A scheduling profile.
 #[derive(Debug, Clone)]
 pub struct Profile {
     pub scheduler_name: String,
     pub strategy: ScoringStrategy,
-    /// Weights of the scores: NodeResourcesFit, BalancedAllocation, TaintToleration,
-    /// NodeAffinity.
+    /// The enabled score plugins and their weights (a plugin absent or at 0 is not run).
     pub weights: BTreeMap<&'static str, i64>,
+    /// Filter plugins turned off.
+    pub disabled_filters: BTreeSet<&'static str>,
     /// Stop filtering after this share of nodes found feasible (0: kube-scheduler's adaptive
     /// default).
     pub percentage_of_nodes_to_score: u32,
+    /// Weight of a placed pod's required affinity term that matches the incoming pod, in
+    /// InterPodAffinity's score (kube-scheduler's hardPodAffinityWeight).
+    pub hard_pod_affinity_weight: i64,
+    /// Whether PostFilter preemption (DefaultPreemption) runs.
+    pub preemption: bool,
 }
 
 impl Default for Profile {
@@ -37,14 +72,22 @@ impl Default for Profile {
         Self {
             scheduler_name: "default-scheduler".into(),
             strategy: ScoringStrategy::LeastAllocated,
-            weights: BTreeMap::from([
-                ("NodeResourcesFit", 1),
-                ("NodeResourcesBalancedAllocation", 1),
-                ("TaintToleration", 3),
-                ("NodeAffinity", 2),
-            ]),
+            weights: SCORES.into_iter().collect(),
+            disabled_filters: BTreeSet::new(),
             percentage_of_nodes_to_score: 0,
+            hard_pod_affinity_weight: inter_pod_affinity::HARD_POD_AFFINITY_WEIGHT,
+            preemption: true,
         }
+    }
+}
+
+impl Profile {
+    fn filter_on(&self, name: &str) -> bool {
+        !self.disabled_filters.contains(name)
+    }
+
+    fn weight(&self, name: &str) -> i64 {
+        self.weights.get(name).copied().unwrap_or(0)
     }
 }
 
@@ -77,6 +120,31 @@ pub enum Decision {
         message: String,
         explanation: Explanation,
     },
+    /// The pod's own spec cannot be evaluated (a malformed affinity term or spread
+    /// constraint); it stays Pending with this message until it changes.
+    Invalid { message: String },
+}
+
+/// Why a node does not fit, and whether removing pods from it could change that (kube's
+/// Unschedulable versus UnschedulableAndUnresolvable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: Cow<'static, str>,
+    pub resolvable: bool,
+}
+
+fn unresolvable(reason: impl Into<Cow<'static, str>>) -> Failure {
+    Failure {
+        reason: reason.into(),
+        resolvable: false,
+    }
+}
+
+fn resolvable(reason: impl Into<Cow<'static, str>>) -> Failure {
+    Failure {
+        reason: reason.into(),
+        resolvable: true,
+    }
 }
 
 /// kube-scheduler's number of feasible nodes to find before scoring.
@@ -163,60 +231,16 @@ fn term_matches(term: &NodeSelectorTerm, info: &NodeInfo) -> bool {
             .all(|r| r.key == "metadata.name" && requirement_matches(r, Some(&info.name)))
 }
 
-/// The filters, in kube-scheduler's order. `Err(reason)` when the node does not fit.
-pub fn filter(pod: &Pod, requests: &Resources, info: &NodeInfo) -> Result<(), String> {
+/// Whether the pod's nodeSelector and required node affinity admit the node.
+pub fn node_affinity_ok(pod: &Pod, info: &NodeInfo) -> bool {
     let spec = pod.spec.as_ref();
-    let node_spec = info.node.spec.as_ref();
-    // NodeUnschedulable
-    if node_spec.and_then(|s| s.unschedulable) == Some(true) {
-        let taint = Taint {
-            key: "node.kubernetes.io/unschedulable".into(),
-            effect: "NoSchedule".into(),
-            ..Taint::default()
-        };
-        if !tolerations(pod).iter().any(|t| tolerates(t, &taint)) {
-            return Err("node(s) were unschedulable".into());
-        }
-    }
-    // NodeName
-    if let Some(name) = spec
-        .and_then(|s| s.node_name.as_deref())
-        .filter(|n| !n.is_empty())
-        && name != info.name
-    {
-        return Err("node(s) didn't match the requested node name".into());
-    }
-    // TaintToleration (NoSchedule and NoExecute); not-ready/unreachable taints say so.
-    for taint in node_spec.and_then(|s| s.taints.as_deref()).unwrap_or(&[]) {
-        if taint.effect == "PreferNoSchedule" {
-            continue;
-        }
-        if !tolerations(pod).iter().any(|t| tolerates(t, taint)) {
-            return Err(format!(
-                "node(s) had untolerated taint {}",
-                taint_text(taint)
-            ));
-        }
-    }
-    // Readiness (kube-scheduler relies on the not-ready taint; bosun also checks the condition).
-    let ready = info
-        .node
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
-        .is_some_and(|c| c.status == "True");
-    if !ready {
-        return Err("node(s) had untolerated taint {node.kubernetes.io/not-ready: }".into());
-    }
-    // NodeAffinity and nodeSelector
     let labels = info.node.metadata.labels.as_ref();
     if let Some(selector) = spec.and_then(|s| s.node_selector.as_ref())
         && !selector
             .iter()
             .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
     {
-        return Err("node(s) didn't match Pod's node affinity/selector".into());
+        return false;
     }
     if let Some(required) = spec
         .and_then(|s| s.affinity.as_ref())
@@ -230,18 +254,171 @@ pub fn filter(pod: &Pod, requests: &Resources, info: &NodeInfo) -> Result<(), St
             .iter()
             .any(|t| term_matches(t, info))
     {
-        return Err("node(s) didn't match Pod's node affinity/selector".into());
+        return false;
     }
-    // NodePorts
-    for (proto, ip, port) in host_ports(pod) {
-        let clash = info.ports.iter().any(|(p, i, n)| {
-            *p == proto && *n == port && (i == &ip || i == "0.0.0.0" || ip == "0.0.0.0")
-        });
-        if clash {
-            return Err("node(s) didn't have free ports for the requested pod ports".into());
+    true
+}
+
+/// The first NoSchedule/NoExecute taint of the node the pod does not tolerate.
+fn untolerated_taint<'a>(pod: &Pod, info: &'a NodeInfo) -> Option<&'a Taint> {
+    info.node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_deref())
+        .unwrap_or(&[])
+        .iter()
+        .find(|taint| {
+            taint.effect != "PreferNoSchedule"
+                && !tolerations(pod).iter().any(|t| tolerates(t, taint))
+        })
+}
+
+struct PodChecks<'a>(&'a Pod);
+
+impl NodeChecks for PodChecks<'_> {
+    fn affinity_ok(&self, info: &NodeInfo) -> bool {
+        node_affinity_ok(self.0, info)
+    }
+    fn taints_ok(&self, info: &NodeInfo) -> bool {
+        untolerated_taint(self.0, info).is_none()
+    }
+}
+
+/// One scheduling cycle's view of the pod: its requests and compiled terms, and the counts
+/// its inter-pod and spread filters need (kube-scheduler's PreFilter state).
+#[derive(Debug, Clone)]
+pub struct Cycle<'a> {
+    pub pod: &'a Pod,
+    pub profile: &'a Profile,
+    pub requests: Resources,
+    pub terms: Option<Arc<AffinityTerms>>,
+    pub constraints: Vec<Constraint>,
+    pub inter_pod: Option<inter_pod_affinity::FilterState>,
+    pub spread: Option<topology_spread::FilterState>,
+}
+
+impl<'a> Cycle<'a> {
+    /// Compile the pod's terms and count what its filters need. `Err` when the pod's spec
+    /// is malformed.
+    pub fn new(pod: &'a Pod, snapshot: &Snapshot, profile: &'a Profile) -> Result<Self, String> {
+        let terms = AffinityTerms::of(pod)?.map(Arc::new);
+        let constraints = topology_spread::constraints(pod)?;
+        let inter_pod = if profile.filter_on("InterPodAffinity") {
+            inter_pod_affinity::FilterState::new(pod, terms.clone(), snapshot)
+        } else {
+            None
+        };
+        let spread = if profile.filter_on("PodTopologySpread") {
+            topology_spread::FilterState::new(pod, &constraints, snapshot, &PodChecks(pod))
+        } else {
+            None
+        };
+        Ok(Self {
+            pod,
+            profile,
+            requests: pod_requests(pod),
+            terms,
+            constraints,
+            inter_pod,
+            spread,
+        })
+    }
+
+    /// Count (delta 1) or uncount (delta -1) a placed pod on `info` in the filters' state, as
+    /// if it were added to or removed from that node (kube's AddPod/RemovePod extensions).
+    pub fn update(&mut self, placed: &PlacedPod, info: &NodeInfo, snapshot: &Snapshot, delta: i64) {
+        if let Some(s) = &mut self.inter_pod {
+            s.update(placed, info.labels(), snapshot.namespaces(), delta);
+        }
+        if let Some(s) = &mut self.spread {
+            let checks = PodChecks(self.pod);
+            let ok = (checks.affinity_ok(info), checks.taints_ok(info));
+            s.update(placed, info, ok, delta);
         }
     }
-    // NodeResourcesFit
+
+    /// The filters, in kube-scheduler's order: the first that refuses the node says why.
+    pub fn filter(&self, info: &NodeInfo, snapshot: &Snapshot) -> Result<(), Failure> {
+        let pod = self.pod;
+        let on = |name| self.profile.filter_on(name);
+        let spec = pod.spec.as_ref();
+        let node_spec = info.node.spec.as_ref();
+        if on("NodeUnschedulable") && node_spec.and_then(|s| s.unschedulable) == Some(true) {
+            let taint = Taint {
+                key: "node.kubernetes.io/unschedulable".into(),
+                effect: "NoSchedule".into(),
+                ..Taint::default()
+            };
+            if !tolerations(pod).iter().any(|t| tolerates(t, &taint)) {
+                return Err(unresolvable("node(s) were unschedulable"));
+            }
+        }
+        if on("NodeName")
+            && let Some(name) = spec
+                .and_then(|s| s.node_name.as_deref())
+                .filter(|n| !n.is_empty())
+            && name != info.name
+        {
+            return Err(unresolvable("node(s) didn't match the requested node name"));
+        }
+        if on("TaintToleration")
+            && let Some(taint) = untolerated_taint(pod, info)
+        {
+            return Err(unresolvable(format!(
+                "node(s) had untolerated taint {}",
+                taint_text(taint)
+            )));
+        }
+        // Readiness (kube-scheduler relies on the not-ready taint; bosun also checks the
+        // condition).
+        let ready = info
+            .node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+            .is_some_and(|c| c.status == "True");
+        if !ready {
+            return Err(unresolvable(
+                "node(s) had untolerated taint {node.kubernetes.io/not-ready: }",
+            ));
+        }
+        if on("NodeAffinity") && !node_affinity_ok(pod, info) {
+            return Err(unresolvable(
+                "node(s) didn't match Pod's node affinity/selector",
+            ));
+        }
+        if on("NodePorts") {
+            for (proto, ip, port) in host_ports(pod) {
+                let clash = info.ports.iter().any(|(p, i, n)| {
+                    *p == proto && *n == port && (i == &ip || i == "0.0.0.0" || ip == "0.0.0.0")
+                });
+                if clash {
+                    return Err(resolvable(
+                        "node(s) didn't have free ports for the requested pod ports",
+                    ));
+                }
+            }
+        }
+        if on("NodeResourcesFit") {
+            fits(&self.requests, info).map_err(resolvable)?;
+        }
+        if let Some(s) = &self.spread {
+            s.filter(info).map_err(resolvable)?;
+        }
+        if let Some(s) = &self.inter_pod {
+            s.filter(info, snapshot.namespaces())
+                .map_err(|(reason, r)| Failure {
+                    reason: reason.into(),
+                    resolvable: r,
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// NodeResourcesFit's filter: whether `requests` fit in what the node has left.
+pub fn fits(requests: &Resources, info: &NodeInfo) -> Result<(), Cow<'static, str>> {
     let free = |alloc: i64, used: i64| alloc - used;
     if info.requested.pods + 1 > info.allocatable.pods {
         return Err("Too many pods".into());
@@ -254,6 +431,11 @@ pub fn filter(pod: &Pod, requests: &Resources, info: &NodeInfo) -> Result<(), St
     if requests.memory > 0 && requests.memory > free(info.allocatable.memory, info.requested.memory)
     {
         return Err("Insufficient memory".into());
+    }
+    for (name, want) in &requests.scalar {
+        if *want > 0 && *want > free(info.allocatable.scalar(name), info.requested.scalar(name)) {
+            return Err(format!("Insufficient {name}").into());
+        }
     }
     Ok(())
 }
@@ -277,70 +459,124 @@ fn score_requests(r: &Resources) -> (i64, i64) {
     )
 }
 
-/// The score plugins, in the order [`score`] returns them.
-pub const SCORES: [&str; 4] = [
-    "NodeResourcesFit",
-    "NodeResourcesBalancedAllocation",
-    "TaintToleration",
-    "NodeAffinity",
-];
+/// What the scores need beyond the pod and the node, computed once per cycle (kube's
+/// PreScore state).
+struct ScoreContext<'a> {
+    cycle: &'a Cycle<'a>,
+    snapshot: &'a Snapshot,
+    inter_pod: Option<inter_pod_affinity::ScoreState>,
+    spread: Option<topology_spread::ScoreState>,
+}
 
-/// The scores of a fitting node, in the order of [`SCORES`]: resource fit and balance are
-/// 0..=100; TaintToleration (count of intolerable PreferNoSchedule taints) and NodeAffinity
-/// (sum of matching preferred weights) are raw, normalized across nodes by [`schedule`].
-pub fn score(pod: &Pod, requests: &Resources, info: &NodeInfo, profile: &Profile) -> [i64; 4] {
-    let (cpu, mem) = score_requests(requests);
-    let used_cpu = info.requested.milli_cpu + cpu;
-    let used_mem = info.requested.memory + mem;
-    let frac = |used: i64, alloc: i64| {
-        if alloc <= 0 {
-            1.0
-        } else {
-            (used as f64 / alloc as f64).min(1.0)
+impl<'a> ScoreContext<'a> {
+    fn new(cycle: &'a Cycle<'a>, snapshot: &'a Snapshot) -> Self {
+        let profile = cycle.profile;
+        let inter_pod = (profile.weight("InterPodAffinity") > 0)
+            .then(|| {
+                inter_pod_affinity::ScoreState::new(
+                    cycle.pod,
+                    cycle.terms.as_ref(),
+                    snapshot,
+                    profile.hard_pod_affinity_weight,
+                )
+            })
+            .flatten();
+        let spread = (profile.weight("PodTopologySpread") > 0)
+            .then(|| {
+                topology_spread::ScoreState::new(
+                    cycle.pod,
+                    &cycle.constraints,
+                    snapshot,
+                    &PodChecks(cycle.pod),
+                )
+            })
+            .flatten();
+        Self {
+            cycle,
+            snapshot,
+            inter_pod,
+            spread,
         }
-    };
-    let (fc, fm) = (
-        frac(used_cpu, info.allocatable.milli_cpu),
-        frac(used_mem, info.allocatable.memory),
-    );
-    let fit = match profile.strategy {
-        ScoringStrategy::LeastAllocated => ((1.0 - fc) * 100.0 + (1.0 - fm) * 100.0) / 2.0,
-        ScoringStrategy::MostAllocated => (fc * 100.0 + fm * 100.0) / 2.0,
-    };
-    let balanced = (1.0 - (fc - fm).abs()) * 100.0;
-    let prefer_no_schedule = info
-        .node
-        .spec
-        .as_ref()
-        .and_then(|s| s.taints.as_deref())
-        .unwrap_or(&[])
-        .iter()
-        .filter(|t| {
-            t.effect == "PreferNoSchedule" && !tolerations(pod).iter().any(|tol| tolerates(tol, t))
-        })
-        .count() as i64;
-    let preferred: i64 = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.affinity.as_ref())
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|a| {
-            a.preferred_during_scheduling_ignored_during_execution
-                .as_ref()
-        })
-        .map_or(0, |terms| {
-            terms
-                .iter()
-                .filter(|t| term_matches(&t.preference, info))
-                .map(|t| i64::from(t.weight))
-                .sum()
-        });
-    [
-        fit.round() as i64,
-        balanced.round() as i64,
-        prefer_no_schedule,
-        preferred,
-    ]
+    }
+}
+
+/// Raw scores of one node, in the order of [`SCORES`]; `None` for a node PodTopologySpread
+/// ignores. Resource fit, balance and image locality are 0..=100; the others are normalized
+/// across nodes by [`schedule`].
+fn score(ctx: &ScoreContext, info: &NodeInfo) -> ([i64; 7], Option<i64>) {
+    let cycle = ctx.cycle;
+    let (pod, profile) = (cycle.pod, cycle.profile);
+    let mut out = [0i64; 7];
+    if profile.weight("NodeResourcesFit") > 0
+        || profile.weight("NodeResourcesBalancedAllocation") > 0
+    {
+        let (cpu, mem) = score_requests(&cycle.requests);
+        let used_cpu = info.requested.milli_cpu + cpu;
+        let used_mem = info.requested.memory + mem;
+        let frac = |used: i64, alloc: i64| {
+            if alloc <= 0 {
+                1.0
+            } else {
+                (used as f64 / alloc as f64).min(1.0)
+            }
+        };
+        let (fc, fm) = (
+            frac(used_cpu, info.allocatable.milli_cpu),
+            frac(used_mem, info.allocatable.memory),
+        );
+        let fit = match profile.strategy {
+            ScoringStrategy::LeastAllocated => ((1.0 - fc) * 100.0 + (1.0 - fm) * 100.0) / 2.0,
+            ScoringStrategy::MostAllocated => (fc * 100.0 + fm * 100.0) / 2.0,
+        };
+        out[0] = fit.round() as i64;
+        out[1] = ((1.0 - (fc - fm).abs()) * 100.0).round() as i64;
+    }
+    if profile.weight("TaintToleration") > 0 {
+        out[2] = info
+            .node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.as_deref())
+            .unwrap_or(&[])
+            .iter()
+            .filter(|t| {
+                t.effect == "PreferNoSchedule"
+                    && !tolerations(pod).iter().any(|tol| tolerates(tol, t))
+            })
+            .count() as i64;
+    }
+    if profile.weight("NodeAffinity") > 0 {
+        out[3] = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.affinity.as_ref())
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|a| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .map_or(0, |terms| {
+                terms
+                    .iter()
+                    .filter(|t| term_matches(&t.preference, info))
+                    .map(|t| i64::from(t.weight))
+                    .sum()
+            });
+    }
+    if let Some(s) = &ctx.inter_pod {
+        out[4] = s.score(info);
+    }
+    let spread = ctx.spread.as_ref().and_then(|s| s.score(info));
+    if profile.weight("ImageLocality") > 0 {
+        let snapshot = ctx.snapshot;
+        out[6] = image_locality::score(
+            pod,
+            info,
+            &|image| snapshot.nodes_with_image(image),
+            snapshot.len(),
+        );
+    }
+    (out, spread)
 }
 
 /// The message of an unschedulable pod, in kube-scheduler's form.
@@ -353,28 +589,54 @@ pub fn unschedulable_message(nodes: usize, reasons: &BTreeMap<String, usize>) ->
     format!("0/{nodes} nodes are available: {}.", parts.join(", "))
 }
 
+/// The node the pod was nominated to by an earlier preemption, if it is set.
+pub fn nominated_node(pod: &Pod) -> Option<&str> {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.nominated_node_name.as_deref())
+        .filter(|n| !n.is_empty())
+}
+
 /// Decide where `pod` goes. `start` rotates where the search begins, as kube-scheduler does,
-/// so that sampling a share of a large cluster does not always look at the same nodes.
+/// so that sampling a share of a large cluster does not always look at the same nodes. A pod
+/// nominated to a node by preemption goes there first if it fits.
 pub fn schedule(pod: &Pod, snapshot: &Snapshot, profile: &Profile, start: usize) -> Decision {
+    let cycle = match Cycle::new(pod, snapshot, profile) {
+        Ok(c) => c,
+        Err(message) => return Decision::Invalid { message },
+    };
     let nodes = snapshot.nodes();
     let total = nodes.len();
-    let requests = pod_requests(pod);
-    let want = feasible_nodes_to_find(total, profile.percentage_of_nodes_to_score);
     let mut explanation = Explanation {
         nodes: total,
         ..Explanation::default()
     };
+    if let Some(info) = nominated_node(pod).and_then(|n| snapshot.node(n))
+        && cycle.filter(info, snapshot).is_ok()
+    {
+        explanation.feasible = 1;
+        return Decision::Bind {
+            node: info.name.clone(),
+            explanation,
+        };
+    }
+    let want = feasible_nodes_to_find(total, profile.percentage_of_nodes_to_score);
     let mut feasible: Vec<&NodeInfo> = Vec::with_capacity(want.min(total));
     for i in 0..total {
         let info = &nodes[(start + i) % total];
-        match filter(pod, &requests, info) {
+        match cycle.filter(info, snapshot) {
             Ok(()) => {
                 feasible.push(info);
                 if feasible.len() >= want {
                     break;
                 }
             }
-            Err(reason) => *explanation.filtered.entry(reason).or_insert(0) += 1,
+            Err(f) => {
+                *explanation
+                    .filtered
+                    .entry(f.reason.into_owned())
+                    .or_insert(0) += 1
+            }
         }
     }
     explanation.feasible = feasible.len();
@@ -384,18 +646,23 @@ pub fn schedule(pod: &Pod, snapshot: &Snapshot, profile: &Profile, start: usize)
             explanation,
         };
     }
-    let mut raw: Vec<[i64; 4]> = feasible
-        .iter()
-        .map(|n| score(pod, &requests, n, profile))
-        .collect();
-    // Normalize: fewer intolerable PreferNoSchedule taints is better; more preferred
-    // affinity weight is better; both scale to 0..=100 across the feasible nodes.
+    let ctx = ScoreContext::new(&cycle, snapshot);
+    let (mut raw, spread): (Vec<[i64; 7]>, Vec<Option<i64>>) =
+        feasible.iter().map(|n| score(&ctx, n)).unzip();
+    // Normalize: fewer intolerable PreferNoSchedule taints is better; more preferred node
+    // affinity weight is better; inter-pod weights scale min..max; fewer matching pods in the
+    // domain is better for spreading.
     let max_taint = raw.iter().map(|s| s[2]).max().unwrap_or(0);
     let max_aff = raw.iter().map(|s| s[3]).max().unwrap_or(0);
-    let weights: Vec<i64> = SCORES
-        .iter()
-        .map(|k| profile.weights.get(k).copied().unwrap_or(0))
-        .collect();
+    let mut inter: Vec<i64> = raw.iter().map(|s| s[4]).collect();
+    if ctx.inter_pod.is_some() {
+        inter_pod_affinity::normalize(&mut inter);
+    }
+    let spread = ctx
+        .spread
+        .is_some()
+        .then(|| topology_spread::normalize(&spread));
+    let weights: Vec<i64> = SCORES.iter().map(|(k, _)| profile.weight(k)).collect();
     let mut totals: Vec<(usize, i64)> = Vec::with_capacity(raw.len());
     for (i, s) in raw.iter_mut().enumerate() {
         s[2] = if max_taint == 0 {
@@ -408,6 +675,8 @@ pub fn schedule(pod: &Pod, snapshot: &Snapshot, profile: &Profile, start: usize)
         } else {
             s[3] * 100 / max_aff
         };
+        s[4] = inter[i];
+        s[5] = spread.as_ref().map_or(0, |v| v[i]);
         totals.push((i, s.iter().zip(&weights).map(|(v, w)| v * w).sum()));
     }
     // Highest total wins; ties go to the first found (which rotates with `start`).
@@ -419,7 +688,12 @@ pub fn schedule(pod: &Pod, snapshot: &Snapshot, profile: &Profile, start: usize)
         .map(|(i, total)| NodeScore {
             node: feasible[*i].name.clone(),
             total: *total,
-            scores: SCORES.iter().copied().zip(raw[*i]).collect(),
+            scores: SCORES
+                .iter()
+                .zip(raw[*i])
+                .filter(|((k, _), _)| profile.weight(k) > 0)
+                .map(|((k, _), v)| (*k, v))
+                .collect(),
         })
         .collect();
     Decision::Bind { node, explanation }

@@ -5,16 +5,22 @@
 //!
 //! 1. [`framework`]: the decision for one pod, pure: filters and scores in kube-scheduler's
 //!    terms, and the explanation kept with the pod.
-//! 2. [`snapshot`]: nodes and what is requested on each (bound and assumed pods).
+//! 2. [`snapshot`]: nodes and what is requested on each (bound and assumed pods), the pods
+//!    on each node, namespaces and images. The plugins that need more than one node at a
+//!    time live in their own modules: [`inter_pod_affinity`], [`topology_spread`],
+//!    [`image_locality`].
 //! 3. [`queue`]: which pod to try next: priority, then age; back-off; unschedulable pods
 //!    wait for a change that could help.
 //! 4. [`scheduler`]: the I/O: watches, binding, status and Events, leader election.
 
 pub mod framework;
+pub mod image_locality;
+pub mod inter_pod_affinity;
 pub mod queue;
 pub mod resources;
 pub mod scheduler;
 pub mod snapshot;
+pub mod topology_spread;
 
 pub use framework::{Decision, Explanation, Profile, ScoringStrategy, schedule};
 pub use scheduler::{SchedulerConfig, run};

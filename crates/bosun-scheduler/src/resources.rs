@@ -1,15 +1,19 @@
-//! Resource amounts as the scheduler counts them: millicores, bytes, pod slots.
+//! Resource amounts as the scheduler counts them: millicores, bytes, pod slots, and every
+//! other resource (extended resources such as `example.com/gpu`, `ephemeral-storage`,
+//! `hugepages-2Mi`) as whole units.
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use std::collections::BTreeMap;
 
 /// Amounts of the resources the scheduler fits.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resources {
     pub milli_cpu: i64,
     pub memory: i64,
     pub pods: i64,
+    /// Every other resource by name, sorted, in whole units (bytes for storage).
+    pub scalar: Vec<(String, i64)>,
 }
 
 impl Resources {
@@ -17,12 +21,44 @@ impl Resources {
         self.milli_cpu += other.milli_cpu;
         self.memory += other.memory;
         self.pods += other.pods;
+        for (name, v) in &other.scalar {
+            self.add_scalar(name, *v);
+        }
     }
 
     pub fn sub(&mut self, other: &Resources) {
         self.milli_cpu -= other.milli_cpu;
         self.memory -= other.memory;
         self.pods -= other.pods;
+        for (name, v) in &other.scalar {
+            self.add_scalar(name, -v);
+        }
+    }
+
+    /// The amount of a resource other than cpu, memory and pods.
+    pub fn scalar(&self, name: &str) -> i64 {
+        self.scalar
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .map_or(0, |i| self.scalar[i].1)
+    }
+
+    fn add_scalar(&mut self, name: &str, v: i64) {
+        match self.scalar.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
+            Ok(i) => self.scalar[i].1 += v,
+            Err(i) => self.scalar.insert(i, (name.to_string(), v)),
+        }
+    }
+
+    /// The larger of each amount (an init container against the running ones).
+    fn max_with(&mut self, other: &Resources) {
+        self.milli_cpu = self.milli_cpu.max(other.milli_cpu);
+        self.memory = self.memory.max(other.memory);
+        for (name, v) in &other.scalar {
+            let cur = self.scalar(name);
+            if *v > cur {
+                self.add_scalar(name, v - cur);
+            }
+        }
     }
 }
 
@@ -64,15 +100,17 @@ pub fn parse_quantity(q: &str, scale: i64) -> i64 {
 }
 
 fn amounts(map: Option<&BTreeMap<String, Quantity>>) -> Resources {
-    let get = |k: &str, scale| {
-        map.and_then(|m| m.get(k))
-            .map_or(0, |q| parse_quantity(&q.0, scale))
-    };
-    Resources {
-        milli_cpu: get("cpu", 1000),
-        memory: get("memory", 1),
-        pods: get("pods", 1),
+    let mut r = Resources::default();
+    for (name, q) in map.into_iter().flatten() {
+        match name.as_str() {
+            "cpu" => r.milli_cpu = parse_quantity(&q.0, 1000),
+            "memory" => r.memory = parse_quantity(&q.0, 1),
+            "pods" => r.pods = parse_quantity(&q.0, 1),
+            // A BTreeMap iterates sorted, so `scalar` stays sorted.
+            other => r.scalar.push((other.to_string(), parse_quantity(&q.0, 1))),
+        }
     }
+    r
 }
 
 /// What a pod requests: the larger of its containers' sum and its largest init container,
@@ -92,8 +130,7 @@ pub fn pod_requests(pod: &Pod) -> Resources {
     }
     for c in spec.init_containers.iter().flatten() {
         let r = amounts(c.resources.as_ref().and_then(|r| r.requests.as_ref()));
-        sum.milli_cpu = sum.milli_cpu.max(r.milli_cpu);
-        sum.memory = sum.memory.max(r.memory);
+        sum.max_with(&r);
     }
     sum.add(&amounts(spec.overhead.as_ref()));
     sum.pods = 1;
@@ -120,5 +157,29 @@ mod tests {
         assert_eq!(parse_quantity("1k", 1), 1000);
         assert_eq!(parse_quantity("1e3", 1), 1000);
         assert_eq!(parse_quantity("bogus", 1), 0);
+    }
+
+    #[test]
+    fn extended_resources_add_up_and_init_containers_take_the_larger() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "spec": {
+                "containers": [
+                    {"name": "a", "resources": {"requests": {"cpu": "1", "example.com/gpu": "1"}}},
+                    {"name": "b", "resources": {"requests": {"example.com/gpu": "2", "ephemeral-storage": "1Gi"}}}
+                ],
+                "initContainers": [{"name": "i", "resources": {"requests": {"example.com/gpu": "4", "cpu": "500m"}}}]
+            }
+        }))
+        .expect("pod");
+        let r = pod_requests(&pod);
+        assert_eq!(r.milli_cpu, 1000);
+        assert_eq!(r.scalar("example.com/gpu"), 4);
+        assert_eq!(r.scalar("ephemeral-storage"), 1 << 30);
+        let mut node = Resources::default();
+        node.add(&r);
+        node.add(&r);
+        node.sub(&r);
+        assert_eq!(node.scalar("example.com/gpu"), 4);
+        assert_eq!(node.scalar("nothing"), 0);
     }
 }

@@ -7,7 +7,7 @@ use crate::queue::SchedulingQueue;
 use crate::snapshot::Snapshot;
 use bosun_leader::ElectionConfig;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
@@ -63,6 +63,7 @@ pub async fn run(client: kube::Client, config: SchedulerConfig, stop: Cancellati
 enum Input {
     Node(Box<watcher::Event<Node>>),
     Pod(Box<watcher::Event<Pod>>),
+    Namespace(Box<watcher::Event<Namespace>>),
 }
 
 struct BindResult {
@@ -174,8 +175,14 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
     );
     spawn_watch(
         Api::<Pod>::all(client.clone()),
-        tx,
+        tx.clone(),
         |e| Input::Pod(Box::new(e)),
+        stop.clone(),
+    );
+    spawn_watch(
+        Api::<Namespace>::all(client.clone()),
+        tx,
+        |e| Input::Namespace(Box::new(e)),
         stop.clone(),
     );
     let (bind_tx, mut bind_rx) = mpsc::unbounded_channel::<BindResult>();
@@ -204,7 +211,22 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                     if batch.len() >= 4096 { break; }
                 }
                 for input in batch {
-                    let input = match input { Input::Node(e) => Ok(*e), Input::Pod(e) => Err(*e) };
+                    let input = match input {
+                        Input::Node(e) => Ok(*e),
+                        Input::Pod(e) => Err(*e),
+                        Input::Namespace(e) => {
+                            match *e {
+                                watcher::Event::Apply(ns) | watcher::Event::InitApply(ns) => {
+                                    st.snapshot.upsert_namespace(&ns);
+                                }
+                                watcher::Event::Delete(ns) => {
+                                    if let Some(name) = &ns.metadata.name { st.snapshot.remove_namespace(name); }
+                                }
+                                watcher::Event::Init | watcher::Event::InitDone => {}
+                            }
+                            continue;
+                        }
+                    };
                     match input {
                         Ok(watcher::Event::Apply(n) | watcher::Event::InitApply(n)) => {
                             st.snapshot.upsert_node(Arc::new(n));
@@ -276,31 +298,18 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                 }
                 Decision::Unschedulable { message, .. } => {
                     st.queue.mark_unschedulable(&uid, now);
-                    let already = pod
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"))
-                        .is_some_and(|c| {
-                            c.status == "False" && c.message.as_deref() == Some(message.as_str())
-                        });
-                    if !already {
-                        let client = client.clone();
-                        let events = config.record_events;
-                        tokio::spawn(async move {
-                            mark_unschedulable(&client, &pod, &message).await;
-                            if events {
-                                record_event(
-                                    &client,
-                                    &pod,
-                                    "Warning",
-                                    "FailedScheduling",
-                                    &message,
-                                )
-                                .await;
-                            }
-                        });
-                    }
+                    report_failure(&client, pod, "Unschedulable", message, config.record_events);
+                }
+                Decision::Invalid { message } => {
+                    // Only a change to the pod can help; it is retried when it changes.
+                    st.queue.mark_unschedulable(&uid, now);
+                    report_failure(
+                        &client,
+                        pod,
+                        "SchedulerError",
+                        message,
+                        config.record_events,
+                    );
                 }
             }
         }
@@ -337,14 +346,41 @@ async fn bind(client: &kube::Client, pod: &Pod, node: &str, explanation: Option<
     }
 }
 
-async fn mark_unschedulable(client: &kube::Client, pod: &Pod, message: &str) {
+/// PodScheduled=False with `reason` and a FailedScheduling Event, unless the pod says so
+/// already.
+fn report_failure(
+    client: &kube::Client,
+    pod: Arc<Pod>,
+    reason: &'static str,
+    message: String,
+    events: bool,
+) {
+    let already = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"))
+        .is_some_and(|c| c.status == "False" && c.message.as_deref() == Some(message.as_str()));
+    if already {
+        return;
+    }
+    let client = client.clone();
+    tokio::spawn(async move {
+        mark_unschedulable(&client, &pod, reason, &message).await;
+        if events {
+            record_event(&client, &pod, "Warning", "FailedScheduling", &message).await;
+        }
+    });
+}
+
+async fn mark_unschedulable(client: &kube::Client, pod: &Pod, reason: &str, message: &str) {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let patch = json!({"status": {"conditions": [{
         "type": "PodScheduled",
         "status": "False",
-        "reason": "Unschedulable",
+        "reason": reason,
         "message": message,
         "lastProbeTime": null,
         "lastTransitionTime": Timestamp::now().to_string(),

@@ -1,11 +1,62 @@
-//! The scheduler's view of the cluster: every node with what is requested on it. Bound pods
-//! and "assumed" pods (a binding in flight) are both added, so a node is never over-committed
-//! while a binding is on its way.
+//! The scheduler's view of the cluster: every node with what is requested on it and the pods
+//! placed there. Bound pods and "assumed" pods (a binding in flight) are both added, so a node
+//! is never over-committed while a binding is on its way. Pods with inter-pod (anti-)affinity
+//! terms are indexed apart, so a pod without such terms never walks the other pods.
 
+use crate::image_locality::normalized_image_name;
+use crate::inter_pod_affinity::AffinityTerms;
 use crate::resources::{Resources, node_allocatable, pod_requests};
-use k8s_openapi::api::core::v1::{Node, Pod};
-use std::collections::{HashMap, HashSet};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+
+/// Labels of an object.
+pub type Labels = BTreeMap<String, String>;
+
+/// What the scheduler keeps of a placed pod: enough to match selectors and terms against it,
+/// to count it on its node, and to preempt it.
+#[derive(Debug, Clone, Default)]
+pub struct PlacedPod {
+    pub uid: String,
+    pub name: String,
+    pub namespace: String,
+    pub labels: Labels,
+    pub priority: i32,
+    pub requests: Resources,
+    pub ports: Vec<(String, String, i32)>,
+    /// Being deleted (deletionTimestamp set).
+    pub terminating: bool,
+    /// status.startTime (else creation), seconds since the epoch.
+    pub start_time: i64,
+    /// Its inter-pod (anti-)affinity terms, when it has any.
+    pub affinity: Option<Arc<AffinityTerms>>,
+}
+
+impl PlacedPod {
+    pub fn new(pod: &Pod) -> Self {
+        let meta = &pod.metadata;
+        let spec = pod.spec.as_ref();
+        Self {
+            uid: meta.uid.clone().unwrap_or_default(),
+            name: meta.name.clone().unwrap_or_default(),
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            labels: meta.labels.clone().unwrap_or_default(),
+            priority: spec.and_then(|s| s.priority).unwrap_or(0),
+            requests: pod_requests(pod),
+            ports: host_ports(pod),
+            terminating: meta.deletion_timestamp.is_some(),
+            start_time: pod
+                .status
+                .as_ref()
+                .and_then(|s| s.start_time.as_ref())
+                .or(meta.creation_timestamp.as_ref())
+                .map_or(0, |t| t.0.as_second()),
+            // Terms of placed pods were checked when they were scheduled; a term that does not
+            // compile is left out rather than failing every other pod.
+            affinity: AffinityTerms::of(pod).ok().flatten().map(Arc::new),
+        }
+    }
+}
 
 /// One node and what is placed on it.
 #[derive(Debug, Clone)]
@@ -16,26 +67,64 @@ pub struct NodeInfo {
     pub requested: Resources,
     /// Host ports in use: (protocol, hostIP, port).
     pub ports: HashSet<(String, String, i32)>,
+    /// The pods placed here.
+    pub pods: Vec<Arc<PlacedPod>>,
+    /// Images present (normalized name → size in bytes).
+    pub images: HashMap<String, i64>,
 }
 
+static NO_LABELS: Labels = BTreeMap::new();
+
 impl NodeInfo {
-    fn new(node: Arc<Node>) -> Self {
+    pub fn new(node: Arc<Node>) -> Self {
         Self {
             name: node.metadata.name.clone().unwrap_or_default(),
             allocatable: node_allocatable(&node),
             requested: Resources::default(),
             ports: HashSet::new(),
+            pods: Vec::new(),
+            images: node_images(&node),
             node,
         }
     }
+
+    pub fn labels(&self) -> &Labels {
+        self.node.metadata.labels.as_ref().unwrap_or(&NO_LABELS)
+    }
+
+    /// Count a pod here.
+    pub fn add(&mut self, pod: Arc<PlacedPod>) {
+        self.requested.add(&pod.requests);
+        self.ports.extend(pod.ports.iter().cloned());
+        self.pods.push(pod);
+    }
+
+    /// Stop counting a pod here.
+    pub fn remove(&mut self, uid: &str) -> Option<Arc<PlacedPod>> {
+        let i = self.pods.iter().position(|p| p.uid == uid)?;
+        let pod = self.pods.swap_remove(i);
+        self.requested.sub(&pod.requests);
+        for p in &pod.ports {
+            self.ports.remove(p);
+        }
+        Some(pod)
+    }
 }
 
-/// What the snapshot remembers of a placed pod, to take it off its node again.
-#[derive(Debug, Clone)]
-struct Placed {
-    node: String,
-    requests: Resources,
-    ports: Vec<(String, String, i32)>,
+fn node_images(node: &Node) -> HashMap<String, i64> {
+    node.status
+        .as_ref()
+        .and_then(|s| s.images.as_ref())
+        .into_iter()
+        .flatten()
+        .flat_map(|i| {
+            let size = i.size_bytes.unwrap_or(0);
+            i.names
+                .iter()
+                .flatten()
+                .map(move |n| (normalized_image_name(n), size))
+        })
+        .collect()
 }
 
 /// All nodes, by name, with O(1) updates.
@@ -43,7 +132,16 @@ struct Placed {
 pub struct Snapshot {
     nodes: Vec<NodeInfo>,
     index: HashMap<String, usize>,
-    pods: HashMap<String, Placed>,
+    /// Placed pods by uid: the node and the pod.
+    pods: HashMap<String, (String, Arc<PlacedPod>)>,
+    /// Placed pods with inter-pod (anti-)affinity terms (uid → node).
+    with_affinity: HashMap<String, String>,
+    /// Namespace labels by name (for namespaceSelector).
+    namespaces: HashMap<String, Labels>,
+    /// How many nodes have each image.
+    image_nodes: HashMap<String, usize>,
+    /// Placed pods whose node is not (yet) known.
+    orphans: usize,
 }
 
 /// The host ports a pod asks for.
@@ -80,18 +178,86 @@ impl Snapshot {
         self.nodes.is_empty()
     }
 
+    /// Namespace labels by namespace name.
+    pub fn namespaces(&self) -> &HashMap<String, Labels> {
+        &self.namespaces
+    }
+
+    /// How many nodes have the image (normalized name).
+    pub fn nodes_with_image(&self, image: &str) -> usize {
+        self.image_nodes.get(image).copied().unwrap_or(0)
+    }
+
+    /// Placed pods that have inter-pod (anti-)affinity terms, with their nodes.
+    pub fn pods_with_affinity(&self) -> impl Iterator<Item = (&NodeInfo, &Arc<PlacedPod>)> {
+        self.with_affinity.iter().filter_map(|(uid, node)| {
+            let info = self.node(node)?;
+            let (_, pod) = self.pods.get(uid)?;
+            Some((info, pod))
+        })
+    }
+
+    /// A placed pod and the node it is on.
+    pub fn pod(&self, uid: &str) -> Option<(&str, &Arc<PlacedPod>)> {
+        self.pods.get(uid).map(|(n, p)| (n.as_str(), p))
+    }
+
+    /// Add or replace a namespace (its labels, plus `kubernetes.io/metadata.name`).
+    pub fn upsert_namespace(&mut self, ns: &Namespace) {
+        let Some(name) = ns.metadata.name.clone() else {
+            return;
+        };
+        let mut labels = ns.metadata.labels.clone().unwrap_or_default();
+        labels.insert("kubernetes.io/metadata.name".into(), name.clone());
+        self.namespaces.insert(name, labels);
+    }
+
+    pub fn remove_namespace(&mut self, name: &str) {
+        self.namespaces.remove(name);
+    }
+
+    fn count_images(&mut self, images: &HashMap<String, i64>, delta: isize) {
+        for name in images.keys() {
+            let n = self.image_nodes.entry(name.clone()).or_insert(0);
+            *n = n.saturating_add_signed(delta);
+            if *n == 0 {
+                self.image_nodes.remove(name);
+            }
+        }
+    }
+
     /// Add a node or replace its object, keeping what is placed on it.
     pub fn upsert_node(&mut self, node: Arc<Node>) {
         let name = node.metadata.name.clone().unwrap_or_default();
-        match self.index.get(&name) {
+        match self.index.get(&name).copied() {
             Some(i) => {
-                let info = &mut self.nodes[*i];
+                let images = node_images(&node);
+                if images != self.nodes[i].images {
+                    let old = std::mem::take(&mut self.nodes[i].images);
+                    self.count_images(&old, -1);
+                    self.count_images(&images, 1);
+                    self.nodes[i].images = images;
+                }
+                let info = &mut self.nodes[i];
                 info.allocatable = node_allocatable(&node);
                 info.node = node;
             }
             None => {
+                let mut info = NodeInfo::new(node);
+                // Pods placed before their node was seen.
+                if self.orphans > 0 {
+                    for (node, pod) in self.pods.values() {
+                        if *node == name {
+                            info.add(pod.clone());
+                        }
+                    }
+                    self.orphans -= info.pods.len();
+                }
+                let images = std::mem::take(&mut info.images);
+                self.count_images(&images, 1);
+                info.images = images;
                 self.index.insert(name, self.nodes.len());
-                self.nodes.push(NodeInfo::new(node));
+                self.nodes.push(info);
             }
         }
     }
@@ -100,7 +266,9 @@ impl Snapshot {
         let Some(i) = self.index.remove(name) else {
             return;
         };
-        self.nodes.swap_remove(i);
+        let info = self.nodes.swap_remove(i);
+        self.count_images(&info.images, -1);
+        self.orphans += info.pods.len();
         if i < self.nodes.len() {
             let moved = self.nodes[i].name.clone();
             self.index.insert(moved, i);
@@ -112,40 +280,45 @@ impl Snapshot {
         self.pods.contains_key(uid)
     }
 
-    /// Place a pod on `node` (its spec.nodeName, or the node it is assumed on). Idempotent by
-    /// uid: a pod placed elsewhere is moved.
+    /// Place a pod on `node` (its spec.nodeName, or the node it is assumed on). A pod placed
+    /// already is replaced (moved, or its labels or deletion updated).
     pub fn add_pod(&mut self, pod: &Pod, node: &str) {
-        let Some(uid) = pod.metadata.uid.clone() else {
-            return;
-        };
-        if self.pods.get(&uid).is_some_and(|p| p.node == node) {
+        let placed = PlacedPod::new(pod);
+        if placed.uid.is_empty() {
             return;
         }
-        self.remove_pod(&uid);
-        let placed = Placed {
-            node: node.to_string(),
-            requests: pod_requests(pod),
-            ports: host_ports(pod),
-        };
-        if let Some(i) = self.index.get(node) {
-            let info = &mut self.nodes[*i];
-            info.requested.add(&placed.requests);
-            info.ports.extend(placed.ports.iter().cloned());
+        if let Some((n, p)) = self.pods.get(&placed.uid)
+            && n == node
+            && p.terminating == placed.terminating
+            && p.labels == placed.labels
+        {
+            return;
         }
-        self.pods.insert(uid, placed);
+        self.remove_pod(&placed.uid);
+        let placed = Arc::new(placed);
+        match self.index.get(node) {
+            Some(i) => self.nodes[*i].add(placed.clone()),
+            None => self.orphans += 1,
+        }
+        if placed.affinity.is_some() {
+            self.with_affinity
+                .insert(placed.uid.clone(), node.to_string());
+        }
+        self.pods
+            .insert(placed.uid.clone(), (node.to_string(), placed));
     }
 
     /// Take a pod off its node.
     pub fn remove_pod(&mut self, uid: &str) {
-        let Some(placed) = self.pods.remove(uid) else {
+        let Some((node, _)) = self.pods.remove(uid) else {
             return;
         };
-        if let Some(i) = self.index.get(&placed.node) {
-            let info = &mut self.nodes[*i];
-            info.requested.sub(&placed.requests);
-            for p in &placed.ports {
-                info.ports.remove(p);
+        self.with_affinity.remove(uid);
+        match self.index.get(&node) {
+            Some(i) => {
+                self.nodes[*i].remove(uid);
             }
+            None => self.orphans = self.orphans.saturating_sub(1),
         }
     }
 }
@@ -159,7 +332,8 @@ mod tests {
         Arc::new(
             serde_json::from_value(json!({
                 "metadata": {"name": name},
-                "status": {"allocatable": {"cpu": cpu, "memory": mem, "pods": "110"}}
+                "status": {"allocatable": {"cpu": cpu, "memory": mem, "pods": "110"},
+                    "images": [{"names": ["nginx"], "sizeBytes": 100}]}
             }))
             .expect("node"),
         )
@@ -181,6 +355,7 @@ mod tests {
         s.add_pod(&pod("p1", "500m"), "a");
         s.add_pod(&pod("p1", "500m"), "a");
         assert_eq!(s.node("a").map(|n| n.requested.milli_cpu), Some(500));
+        assert_eq!(s.node("a").map(|n| n.pods.len()), Some(1));
         s.add_pod(&pod("p1", "500m"), "b");
         assert_eq!(s.node("a").map(|n| n.requested.milli_cpu), Some(0));
         assert_eq!(s.node("b").map(|n| n.requested.pods), Some(1));
@@ -189,5 +364,35 @@ mod tests {
         assert_eq!(s.node("b").map(|n| n.requested.milli_cpu), Some(500));
         s.remove_pod("p1");
         assert_eq!(s.node("b").map(|n| n.requested.milli_cpu), Some(0));
+        assert_eq!(s.node("b").map(|n| n.pods.len()), Some(0));
+    }
+
+    #[test]
+    fn pods_placed_before_their_node_count_once_it_appears_and_images_are_counted() {
+        let mut s = Snapshot::default();
+        s.add_pod(&pod("early", "1"), "late");
+        s.upsert_node(node("late", "2", "1Gi"));
+        s.upsert_node(node("other", "2", "1Gi"));
+        assert_eq!(s.node("late").map(|n| n.requested.milli_cpu), Some(1000));
+        assert_eq!(s.nodes_with_image("nginx:latest"), 2);
+        s.remove_node("other");
+        assert_eq!(s.nodes_with_image("nginx:latest"), 1);
+    }
+
+    #[test]
+    fn pods_with_affinity_terms_are_indexed_apart() {
+        let mut s = Snapshot::default();
+        s.upsert_node(node("a", "2", "1Gi"));
+        let anti: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "x", "uid": "x", "namespace": "default"},
+            "spec": {"containers": [], "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": {"app": "x"}}, "topologyKey": "kubernetes.io/hostname"}]}}}
+        }))
+        .expect("pod");
+        s.add_pod(&anti, "a");
+        s.add_pod(&pod("plain", "1"), "a");
+        assert_eq!(s.pods_with_affinity().count(), 1);
+        s.remove_pod("x");
+        assert_eq!(s.pods_with_affinity().count(), 0);
     }
 }

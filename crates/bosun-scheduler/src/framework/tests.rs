@@ -46,14 +46,14 @@ fn snapshot(nodes: Vec<Arc<k8s_openapi::api::core::v1::Node>>) -> Snapshot {
 fn bound(d: &Decision) -> Option<&str> {
     match d {
         Decision::Bind { node, .. } => Some(node),
-        Decision::Unschedulable { .. } => None,
+        _ => None,
     }
 }
 
 fn message(d: &Decision) -> &str {
     match d {
         Decision::Unschedulable { message, .. } => message,
-        Decision::Bind { .. } => "",
+        _ => "",
     }
 }
 
@@ -240,5 +240,420 @@ fn least_allocated_spreads_identical_pods_evenly() {
     }
     for n in s.nodes() {
         assert_eq!(n.requested.pods, 3, "{} has {}", n.name, n.requested.pods);
+    }
+}
+
+fn labelled(uid: &str, labels: Value) -> Pod {
+    pod(json!({"metadata": {"uid": uid, "name": uid, "labels": labels}}))
+}
+
+fn with_spec(uid: &str, labels: Value, spec: Value) -> Pod {
+    pod(json!({"metadata": {"uid": uid, "name": uid, "labels": labels}, "spec": spec}))
+}
+
+fn invalid(d: &Decision) -> &str {
+    match d {
+        Decision::Invalid { message } => message,
+        _ => "",
+    }
+}
+
+fn anti_affinity(app: &str, key: &str) -> Value {
+    json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": key}]}}})
+}
+
+fn zoned(name: &str, zone: &str) -> Arc<k8s_openapi::api::core::v1::Node> {
+    node(name, json!({"metadata": {"labels": {"zone": zone}}}))
+}
+
+#[test]
+fn required_anti_affinity_keeps_pods_of_a_kind_apart() {
+    let mut s = snapshot(vec![node("a", json!({})), node("b", json!({}))]);
+    s.add_pod(&labelled("web-1", json!({"app": "web"})), "a");
+    let p = with_spec(
+        "web-2",
+        json!({"app": "web"}),
+        anti_affinity("web", "kubernetes.io/hostname"),
+    );
+    for start in 0..2 {
+        assert_eq!(
+            bound(&schedule(&p, &s, &Profile::default(), start)),
+            Some("b")
+        );
+    }
+    s.add_pod(&labelled("web-3", json!({"app": "web"})), "b");
+    assert_eq!(
+        message(&schedule(&p, &s, &Profile::default(), 0)),
+        "0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules."
+    );
+}
+
+#[test]
+fn placed_pods_anti_affinity_keeps_the_incoming_pod_away() {
+    let mut s = snapshot(vec![
+        zoned("a1", "east"),
+        zoned("a2", "east"),
+        zoned("b", "west"),
+    ]);
+    s.add_pod(
+        &with_spec(
+            "loner",
+            json!({"app": "loner"}),
+            anti_affinity("web", "zone"),
+        ),
+        "a1",
+    );
+    let web = labelled("web", json!({"app": "web"}));
+    for start in 0..3 {
+        assert_eq!(
+            bound(&schedule(&web, &s, &Profile::default(), start)),
+            Some("b")
+        );
+    }
+    s.add_pod(
+        &with_spec(
+            "loner-2",
+            json!({"app": "loner"}),
+            anti_affinity("web", "zone"),
+        ),
+        "b",
+    );
+    assert_eq!(
+        message(&schedule(&web, &s, &Profile::default(), 0)),
+        "0/3 nodes are available: 3 node(s) didn't satisfy existing pods anti-affinity rules."
+    );
+    // Pods the terms do not match are not kept away.
+    let other = labelled("other", json!({"app": "other"}));
+    assert!(bound(&schedule(&other, &s, &Profile::default(), 0)).is_some());
+}
+
+#[test]
+fn required_affinity_follows_matching_pods_by_topology_and_lets_the_first_of_a_group_in() {
+    let aff = |key: &str| {
+        json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": key}]}}})
+    };
+    let mut s = snapshot(vec![
+        zoned("a1", "east"),
+        zoned("a2", "east"),
+        zoned("b", "west"),
+    ]);
+    // No db anywhere, and the pod is not a db: nowhere.
+    let cache = with_spec("cache", json!({"app": "cache"}), aff("zone"));
+    assert_eq!(
+        message(&schedule(&cache, &s, &Profile::default(), 0)),
+        "0/3 nodes are available: 3 node(s) didn't match pod affinity rules."
+    );
+    // The first db matches its own term: it may go anywhere with the key.
+    let first_db = with_spec("db-0", json!({"app": "db"}), aff("zone"));
+    assert!(bound(&schedule(&first_db, &s, &Profile::default(), 0)).is_some());
+    s.add_pod(&labelled("db-1", json!({"app": "db"})), "a2");
+    for start in 0..3 {
+        let node = schedule(&cache, &s, &Profile::default(), start);
+        assert!(matches!(bound(&node), Some("a1" | "a2")), "{node:?}");
+    }
+    // A node without the topology key never matches.
+    let mut s2 = snapshot(vec![node("bare", json!({}))]);
+    s2.add_pod(&labelled("db-1", json!({"app": "db"})), "bare");
+    assert_eq!(
+        message(&schedule(&cache, &s2, &Profile::default(), 0)),
+        "0/1 nodes are available: 1 node(s) didn't match pod affinity rules."
+    );
+}
+
+#[test]
+fn affinity_terms_see_their_own_namespace_unless_told_otherwise() {
+    let mut s = snapshot(vec![node("a", json!({})), node("b", json!({}))]);
+    let ns: k8s_openapi::api::core::v1::Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "prod", "labels": {"env": "prod"}}}))
+            .expect("ns");
+    s.upsert_namespace(&ns);
+    s.add_pod(
+        &pod(json!({"metadata": {"uid": "w", "name": "w", "namespace": "prod", "labels": {"app": "web"}}})),
+        "a",
+    );
+    let term = |extra: Value| {
+        let mut t = json!({"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"});
+        merge(&mut t, extra);
+        json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [t]}}})
+    };
+    // Own namespace (default): the prod pod does not count, both nodes fit.
+    let feasible = |d: &Decision| match d {
+        Decision::Bind { explanation, .. } => explanation.feasible,
+        _ => 0,
+    };
+    let own = with_spec("x", json!({}), term(json!({})));
+    assert_eq!(feasible(&schedule(&own, &s, &Profile::default(), 0)), 2);
+    for extra in [
+        json!({"namespaces": ["prod"]}),
+        json!({"namespaceSelector": {}}),
+        json!({"namespaceSelector": {"matchLabels": {"env": "prod"}}}),
+        json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "prod"}}}),
+    ] {
+        let p = with_spec("x", json!({}), term(extra.clone()));
+        let d = schedule(&p, &s, &Profile::default(), 0);
+        assert_eq!((bound(&d), feasible(&d)), (Some("b"), 1), "{extra}");
+    }
+    let p = with_spec(
+        "x",
+        json!({}),
+        term(json!({"namespaceSelector": {"matchLabels": {"env": "dev"}}})),
+    );
+    assert_eq!(feasible(&schedule(&p, &s, &Profile::default(), 0)), 2);
+}
+
+#[test]
+fn preferred_pod_affinity_attracts_and_anti_affinity_repels_from_both_sides() {
+    let mut s = snapshot(vec![node("a", json!({})), node("b", json!({}))]);
+    s.add_pod(&labelled("db", json!({"app": "db"})), "b");
+    let preferred = |kind: &str| {
+        json!({"affinity": {kind: {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "kubernetes.io/hostname"}}]}}})
+    };
+    // The db pod makes b fuller, so LeastAllocated alone would pick a.
+    let near = with_spec("near", json!({}), preferred("podAffinity"));
+    assert_eq!(
+        bound(&schedule(&near, &s, &Profile::default(), 0)),
+        Some("b")
+    );
+    let far = with_spec("far", json!({}), preferred("podAntiAffinity"));
+    assert_eq!(
+        bound(&schedule(&far, &s, &Profile::default(), 1)),
+        Some("a")
+    );
+    // A placed pod's preferred anti-affinity keeps a matching newcomer away from it: put a
+    // shy pod on the emptier node.
+    let mut s = snapshot(vec![node("a", json!({})), node("b", json!({}))]);
+    s.add_pod(&labelled("filler", json!({})), "b");
+    let mut shy = with_spec(
+        "shy",
+        json!({}),
+        json!({"affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "kubernetes.io/hostname"}}]}}}),
+    );
+    if let Some(sp) = shy.spec.as_mut() {
+        sp.containers.clear();
+    }
+    s.add_pod(&shy, "a");
+    let db = labelled("db-2", json!({"app": "db"}));
+    assert_eq!(bound(&schedule(&db, &s, &Profile::default(), 0)), Some("b"));
+}
+
+#[test]
+fn malformed_affinity_terms_and_spread_constraints_are_reported_not_scheduled() {
+    let s = snapshot(vec![node("a", json!({}))]);
+    let bad_op = with_spec(
+        "bad",
+        json!({}),
+        json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchExpressions": [{"key": "app", "operator": "Foo", "values": ["x"]}]}, "topologyKey": "zone"}]}}}),
+    );
+    assert_eq!(
+        invalid(&schedule(&bad_op, &s, &Profile::default(), 0)),
+        "spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].labelSelector: \"Foo\" is not a valid label selector operator"
+    );
+    let no_key = with_spec(
+        "bad",
+        json!({}),
+        json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {}, "topologyKey": ""}]}}}),
+    );
+    assert!(
+        invalid(&schedule(&no_key, &s, &Profile::default(), 0))
+            .ends_with("topologyKey: Required value: can not be empty")
+    );
+    let bad_spread = with_spec(
+        "bad",
+        json!({}),
+        json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "Sometimes"}]}),
+    );
+    assert!(
+        invalid(&schedule(&bad_spread, &s, &Profile::default(), 0))
+            .contains("whenUnsatisfiable: Unsupported value: \"Sometimes\"")
+    );
+}
+
+fn spread(extra: Value) -> Value {
+    let mut c = json!({"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": {"app": "s"}}});
+    merge(&mut c, extra);
+    json!({"topologySpreadConstraints": [c]})
+}
+
+#[test]
+fn topology_spread_keeps_domains_within_max_skew() {
+    let mut s = snapshot(vec![
+        zoned("a1", "a"),
+        zoned("a2", "a"),
+        zoned("a3", "a"),
+        zoned("b1", "b"),
+        node("nolabel", json!({})),
+    ]);
+    let mut zones = BTreeMap::<String, usize>::new();
+    for i in 0..6 {
+        let p = with_spec(&format!("s{i}"), json!({"app": "s"}), spread(json!({})));
+        let d = schedule(&p, &s, &Profile::default(), i);
+        let Some(node) = bound(&d) else {
+            panic!("{d:?}")
+        };
+        let node = node.to_string();
+        s.add_pod(&p, &node);
+        *zones.entry(node[..1].to_string()).or_default() += 1;
+    }
+    assert_eq!(zones.get("a"), Some(&3));
+    assert_eq!(zones.get("b"), Some(&3));
+    // Zone b full? No: cap b's only node, then a pod must not go to a (skew would be 2).
+    let mut s = snapshot(vec![
+        zoned("a1", "a"),
+        zoned("b1", "b"),
+        node("nolabel", json!({})),
+    ]);
+    s.add_pod(&labelled("x", json!({"app": "s"})), "a1");
+    let p = with_spec("s", json!({"app": "s"}), spread(json!({})));
+    let mut cpu_hog = pod(json!({"metadata": {"uid": "hog"}}));
+    if let Some(sp) = cpu_hog.spec.as_mut() {
+        sp.containers[0].resources = serde_json::from_value(json!({"requests": {"cpu": "2"}})).ok();
+    }
+    s.add_pod(&cpu_hog, "b1");
+    assert_eq!(
+        message(&schedule(&p, &s, &Profile::default(), 0)),
+        "0/3 nodes are available: 1 Insufficient cpu, 1 node(s) didn't match pod topology spread constraints, 1 node(s) didn't match pod topology spread constraints (missing required label)."
+    );
+}
+
+#[test]
+fn spread_counts_min_domains_node_affinity_policy_and_match_label_keys() {
+    // minDomains 3 with 2 domains: the global minimum is 0, so each zone takes maxSkew.
+    let mut s = snapshot(vec![zoned("a1", "a"), zoned("b1", "b")]);
+    s.add_pod(&labelled("x", json!({"app": "s"})), "a1");
+    s.add_pod(&labelled("y", json!({"app": "s"})), "b1");
+    let p = with_spec("s", json!({"app": "s"}), spread(json!({"minDomains": 3})));
+    assert_eq!(
+        message(&schedule(&p, &s, &Profile::default(), 0)),
+        "0/2 nodes are available: 2 node(s) didn't match pod topology spread constraints."
+    );
+    let plain = with_spec("s", json!({"app": "s"}), spread(json!({})));
+    assert!(bound(&schedule(&plain, &s, &Profile::default(), 0)).is_some());
+
+    // Nodes the pod's nodeSelector excludes do not count (nodeAffinityPolicy Honor), unless
+    // the policy says Ignore.
+    let mut s = snapshot(vec![
+        node(
+            "a1",
+            json!({"metadata": {"labels": {"zone": "a", "disk": "ssd"}}}),
+        ),
+        node(
+            "b1",
+            json!({"metadata": {"labels": {"zone": "b", "disk": "ssd"}}}),
+        ),
+        node("c1", json!({"metadata": {"labels": {"zone": "c"}}})),
+    ]);
+    s.add_pod(&labelled("x", json!({"app": "s"})), "a1");
+    s.add_pod(&labelled("y", json!({"app": "s"})), "b1");
+    let mut honor = with_spec("s", json!({"app": "s"}), spread(json!({})));
+    if let Some(sp) = honor.spec.as_mut() {
+        sp.node_selector = Some(BTreeMap::from([("disk".to_string(), "ssd".to_string())]));
+    }
+    assert!(bound(&schedule(&honor, &s, &Profile::default(), 0)).is_some());
+    let mut ignore = with_spec(
+        "s",
+        json!({"app": "s"}),
+        spread(json!({"nodeAffinityPolicy": "Ignore"})),
+    );
+    ignore.spec = ignore.spec.map(|mut sp| {
+        sp.node_selector = honor.spec.as_ref().and_then(|h| h.node_selector.clone());
+        sp
+    });
+    assert_eq!(
+        message(&schedule(&ignore, &s, &Profile::default(), 0)),
+        "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 node(s) didn't match pod topology spread constraints."
+    );
+
+    // matchLabelKeys: only pods of the same revision count.
+    let mut s = snapshot(vec![zoned("a1", "a"), zoned("b1", "b")]);
+    s.add_pod(&labelled("old-1", json!({"app": "s", "rev": "1"})), "a1");
+    s.add_pod(&labelled("old-2", json!({"app": "s", "rev": "1"})), "a1");
+    let new = with_spec(
+        "new",
+        json!({"app": "s", "rev": "2"}),
+        spread(json!({"matchLabelKeys": ["rev"]})),
+    );
+    for start in 0..2 {
+        assert!(bound(&schedule(&new, &s, &Profile::default(), start)).is_some());
+    }
+    let old = with_spec(
+        "old-3",
+        json!({"app": "s", "rev": "1"}),
+        spread(json!({"matchLabelKeys": ["rev"]})),
+    );
+    assert_eq!(
+        bound(&schedule(&old, &s, &Profile::default(), 0)),
+        Some("b1")
+    );
+}
+
+#[test]
+fn schedule_anyway_prefers_the_emptier_domain() {
+    let mut s = snapshot(vec![zoned("a1", "a"), zoned("a2", "a"), zoned("b1", "b")]);
+    s.add_pod(&labelled("x", json!({"app": "s"})), "a1");
+    let mut p = with_spec(
+        "s",
+        json!({"app": "s"}),
+        spread(json!({"whenUnsatisfiable": "ScheduleAnyway"})),
+    );
+    for start in 0..3 {
+        assert_eq!(
+            bound(&schedule(&p, &s, &Profile::default(), start)),
+            Some("b1")
+        );
+    }
+    s.add_pod(&labelled("y", json!({"app": "s"})), "b1");
+    s.add_pod(&labelled("z", json!({"app": "s"})), "b1");
+    p.metadata.uid = Some("s2".into());
+    assert!(matches!(
+        bound(&schedule(&p, &s, &Profile::default(), 0)),
+        Some("a1" | "a2")
+    ));
+}
+
+#[test]
+fn extended_resources_are_fitted_and_named_when_short() {
+    let s = snapshot(vec![
+        node(
+            "gpu",
+            json!({"status": {"allocatable": {"example.com/gpu": "2"}}}),
+        ),
+        node("plain", json!({})),
+    ]);
+    let want = |n: &str| {
+        pod(
+            json!({"spec": {"containers": [{"name": "c", "resources": {"requests": {"example.com/gpu": n}}}]}}),
+        )
+    };
+    assert_eq!(
+        bound(&schedule(&want("2"), &s, &Profile::default(), 1)),
+        Some("gpu")
+    );
+    assert_eq!(
+        message(&schedule(&want("3"), &s, &Profile::default(), 0)),
+        "0/2 nodes are available: 2 Insufficient example.com/gpu."
+    );
+}
+
+#[test]
+fn nodes_holding_the_image_are_preferred() {
+    let s = snapshot(vec![
+        node("bare", json!({})),
+        node(
+            "warm",
+            json!({"status": {"images": [{"names": ["registry.example/big:1"], "sizeBytes": 900u64 << 20}]}}),
+        ),
+    ]);
+    let p =
+        pod(json!({"spec": {"containers": [{"name": "c", "image": "registry.example/big:1"}]}}));
+    for start in 0..2 {
+        let d = schedule(&p, &s, &Profile::default(), start);
+        assert_eq!(bound(&d), Some("warm"), "{d:?}");
     }
 }
