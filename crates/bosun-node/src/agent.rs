@@ -8,7 +8,7 @@ use crate::pod_worker::{self, PodInput, PodWorker, WorkerContext};
 use crate::runtime::{ContainerInfo, ContainerRuntime};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{ContainerImage, Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -92,7 +92,8 @@ async fn register(
     let api: Api<Node> = Api::all(client.clone());
     let ready = runtime.health().await.map_err(|e| e.to_string());
     let now = Timestamp::now();
-    let node = node_status::node(facts, Vec::new(), ready.clone(), now);
+    let images = images(runtime).await;
+    let node = node_status::node(facts, images.clone(), ready.clone(), now);
     match api.get_opt(&facts.name).await? {
         None => match api.create(&PostParams::default(), &node).await {
             Ok(_) => {}
@@ -107,7 +108,7 @@ async fn register(
                 .status
                 .and_then(|s| s.conditions)
                 .unwrap_or_default();
-            let status = node_status::status(facts, Vec::new(), ready, &old, now);
+            let status = node_status::status(facts, images, ready, &old, now);
             api.patch_status(
                 &facts.name,
                 &PatchParams::default(),
@@ -117,6 +118,21 @@ async fn register(
         }
     }
     Ok(())
+}
+
+/// The runtime's images for `status.images`: the largest first, at most 50 (the kubelet's
+/// default).
+async fn images(runtime: &dyn ContainerRuntime) -> Vec<ContainerImage> {
+    let mut images = runtime.images().await.unwrap_or_default();
+    images.sort_by_key(|i| std::cmp::Reverse(i.size_bytes));
+    images
+        .into_iter()
+        .take(50)
+        .map(|i| ContainerImage {
+            names: Some(i.names),
+            size_bytes: Some(i.size_bytes),
+        })
+        .collect()
 }
 
 async fn renew_lease(client: &kube::Client, node: &str, duration_s: i32) -> kube::Result<()> {
@@ -163,10 +179,11 @@ async fn refresh_status(
         .and_then(|s| s.conditions)
         .unwrap_or_default();
     let conditions = node_status::conditions(ready, &old, Timestamp::now());
+    let images = images(runtime).await;
     api.patch_status(
         &facts.name,
         &PatchParams::default(),
-        &Patch::Merge(&serde_json::json!({"status": {"conditions": conditions}})),
+        &Patch::Merge(&serde_json::json!({"status": {"conditions": conditions, "images": images}})),
     )
     .await
     .map(|_| ())

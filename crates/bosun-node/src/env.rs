@@ -223,6 +223,12 @@ pub fn environment(
     Ok(env)
 }
 
+/// `$(VAR)` references expanded in each of `args`.
+pub fn expand_all(args: &[String], env: &[(String, String)]) -> Vec<String> {
+    let map: BTreeMap<String, String> = env.iter().cloned().collect();
+    args.iter().map(|a| expand(a, &map)).collect()
+}
+
 /// The command line to run: command (or the image's, which the process runtime does not know)
 /// then args, with `$(VAR)` expanded from the environment.
 pub fn command_line(container: &Container, env: &[(String, String)]) -> Vec<String> {

@@ -317,6 +317,14 @@ fn container_status(
         (_, Some((reason, message))) if in_backoff.is_none() => {
             waiting(reason, Some(message.clone()))
         }
+        // An image that could not be pulled waits in ImagePullBackOff, with no last state.
+        (_, Some((reason, message))) if reason == "ErrImagePull" => waiting(
+            "ImagePullBackOff",
+            Some(format!(
+                "Back-off pulling image \"{}\": ErrImagePull: {message}",
+                c.image.as_deref().unwrap_or_default()
+            )),
+        ),
         (Some(cur), _) if !will_restart => kube_state(&cur.state, &cur.id, runtime),
         (cur, err) => {
             match (cur, err) {

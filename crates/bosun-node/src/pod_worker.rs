@@ -446,11 +446,14 @@ impl Worker {
             ip: self.ip,
             volumes,
         };
-        self.ctx
+        let ip = self
+            .ctx
             .runtime
             .start_sandbox(&sandbox)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        self.ip = ip;
+        Ok(())
     }
 
     async fn start(&mut self, name: &str, attempt: u32) {
@@ -483,6 +486,11 @@ impl Worker {
                             attempt,
                             image: container.image.clone().unwrap_or_default(),
                             command: env::command_line(&container, &env),
+                            entrypoint: container
+                                .command
+                                .as_ref()
+                                .map(|c| env::expand_all(c, &env)),
+                            args: container.args.as_ref().map(|a| env::expand_all(a, &env)),
                             env,
                             working_dir: container.working_dir.clone(),
                             mounts: container
@@ -491,8 +499,9 @@ impl Worker {
                                 .flatten()
                                 .map(|m| (m.name.clone(), m.mount_path.clone()))
                                 .collect(),
-                            memory_limit: limit("memory").and_then(|q| q.parse().ok()),
-                            cpu_limit_milli: None,
+                            memory_limit: limit("memory").and_then(|q| crate::quantity::bytes(&q)),
+                            cpu_limit_milli: limit("cpu")
+                                .and_then(|q| crate::quantity::millicores(&q)),
                             restart_always: self
                                 .pod
                                 .spec

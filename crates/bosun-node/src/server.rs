@@ -2,19 +2,19 @@
 //! certificate from the cluster CA naming the API server's kubelet-client identity (or a
 //! `system:masters` member) are served.
 
-use crate::runtime::{ContainerInfo, ContainerRuntime, ContainerState};
+use crate::runtime::{ContainerInfo, ContainerRuntime, ContainerState, LogOptions, LogStream};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures::StreamExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -36,24 +36,6 @@ pub struct LogQuery {
     pub previous: bool,
     pub tail_lines: Option<usize>,
     pub limit_bytes: Option<u64>,
-}
-
-/// The last `n` lines of `text`.
-pub fn tail(text: &[u8], n: usize) -> &[u8] {
-    if n == 0 {
-        return &[];
-    }
-    let body = text.strip_suffix(b"\n").unwrap_or(text);
-    let mut seen = 0;
-    for (i, b) in body.iter().enumerate().rev() {
-        if *b == b'\n' {
-            seen += 1;
-            if seen == n {
-                return &text[i + 1..];
-            }
-        }
-    }
-    text
 }
 
 fn text(status: StatusCode, message: String) -> Response {
@@ -95,86 +77,38 @@ async fn container_logs(
             ),
         );
     };
-    let Some(path) = state.runtime.log_path(&run.id) else {
-        return text(StatusCode::OK, String::new());
-    };
-    let mut content = tokio::fs::read(&path).await.unwrap_or_default();
-    if let Some(n) = q.tail_lines {
-        content = tail(&content, n).to_vec();
-    }
-    if let Some(limit) = q.limit_bytes {
-        content.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    }
     let follow = q.follow && !q.previous && matches!(run.state, ContainerState::Running { .. });
-    if !follow {
-        return (StatusCode::OK, [("content-type", "text/plain")], content).into_response();
-    }
-    // Follow: what there is, then what is appended, until the container ends.
-    let runtime = state.runtime.clone();
-    let id = run.id.clone();
-    let stream = async_stream(path, content, runtime, id);
-    (
-        StatusCode::OK,
-        [("content-type", "text/plain")],
-        Body::from_stream(stream),
-    )
-        .into_response()
+    let options = LogOptions {
+        follow,
+        tail_lines: q.tail_lines,
+    };
+    let stream = match state.runtime.logs(&run.id, options).await {
+        Ok(s) => s,
+        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let body = match q.limit_bytes {
+        Some(limit) => Body::from_stream(limit_bytes(stream, limit)),
+        None => Body::from_stream(stream),
+    };
+    (StatusCode::OK, [("content-type", "text/plain")], body).into_response()
 }
 
-fn async_stream(
-    path: std::path::PathBuf,
-    first: Vec<u8>,
-    runtime: Arc<dyn ContainerRuntime>,
-    id: String,
-) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
-    futures::stream::unfold(
-        (Some(first), None::<u64>, false),
-        move |(first, offset, ended)| {
-            let path = path.clone();
-            let runtime = runtime.clone();
-            let id = id.clone();
-            async move {
-                if let Some(first) = first {
-                    let len = tokio::fs::metadata(&path)
-                        .await
-                        .map(|m| m.len())
-                        .unwrap_or(0);
-                    return Some((Ok(first), (None, Some(len), false)));
-                }
-                if ended {
-                    return None;
-                }
-                let mut offset = offset.unwrap_or(0);
-                loop {
-                    let len = tokio::fs::metadata(&path)
-                        .await
-                        .map(|m| m.len())
-                        .unwrap_or(0);
-                    if len < offset {
-                        offset = 0; // rotated
-                    }
-                    if len > offset {
-                        let mut f = tokio::fs::File::open(&path).await.ok()?;
-                        f.seek(std::io::SeekFrom::Start(offset)).await.ok()?;
-                        let mut buf = Vec::new();
-                        f.read_to_end(&mut buf).await.ok()?;
-                        let next = offset + buf.len() as u64;
-                        return Some((Ok(buf), (None, Some(next), false)));
-                    }
-                    let running = runtime
-                        .list()
-                        .await
-                        .ok()
-                        .and_then(|all| all.into_iter().find(|c| c.id == id))
-                        .is_some_and(|c| matches!(c.state, ContainerState::Running { .. }));
-                    if !running {
-                        return Some((Ok(Vec::new()), (None, Some(offset), true)));
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
+/// At most `limit` bytes of a stream.
+fn limit_bytes(stream: LogStream, limit: u64) -> LogStream {
+    let stream = futures::stream::unfold((stream, limit), |(mut stream, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        match stream.next().await? {
+            Ok(mut chunk) => {
+                let keep = usize::try_from(left).unwrap_or(usize::MAX).min(chunk.len());
+                chunk.truncate(keep);
+                Some((Ok(chunk), (stream, left - keep as u64)))
             }
-        },
-    )
+            Err(e) => Some((Err(e), (stream, 0))),
+        }
+    });
+    Box::pin(stream)
 }
 
 fn router(runtime: Arc<dyn ContainerRuntime>) -> Router {
@@ -263,12 +197,15 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
 mod tests {
     use super::*;
 
-    #[test]
-    fn tail_keeps_the_last_lines() {
-        assert_eq!(tail(b"a\nb\nc\n", 2), b"b\nc\n");
-        assert_eq!(tail(b"a\nb\nc", 2), b"b\nc");
-        assert_eq!(tail(b"a\nb\n", 5), b"a\nb\n");
-        assert_eq!(tail(b"a\nb\n", 0), b"");
+    #[tokio::test]
+    async fn a_byte_limit_cuts_the_stream() {
+        let chunks: Vec<std::io::Result<bytes::Bytes>> =
+            vec![Ok("abc".into()), Ok("def".into()), Ok("ghi".into())];
+        let limited: Vec<_> = limit_bytes(Box::pin(futures::stream::iter(chunks)), 5)
+            .map(|c| c.expect("chunk"))
+            .collect()
+            .await;
+        assert_eq!(limited, vec![bytes::Bytes::from("abc"), "de".into()]);
     }
 
     #[test]

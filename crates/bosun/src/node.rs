@@ -1,8 +1,9 @@
 //! `bosun node`: the node agent. Registers a Node (or, with `--simulate N`, N of them), renews
-//! its Lease and runs the pods bound to it on the process or simulated runtime.
+//! its Lease and runs the pods bound to it on the process, Docker or simulated runtime.
 
 use anyhow::{Context, Result, bail};
 use bosun_node::node_status::{self, NodeFacts};
+use bosun_node::runtime::docker::{DockerRuntime, DockerRuntimeConfig};
 use bosun_node::runtime::process::{ProcessRuntime, ProcessRuntimeConfig};
 use bosun_node::runtime::simulated::SimulatedRuntime;
 use bosun_node::{Agent, AgentConfig, ContainerRuntime};
@@ -14,6 +15,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RuntimeKind {
     Process,
+    Docker,
     Simulated,
 }
 
@@ -28,6 +30,15 @@ pub struct NodeArgs {
     /// What runs containers.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Process)]
     pub runtime: RuntimeKind,
+    /// Docker runtime: the image of each pod's sandbox ("pause") container.
+    #[arg(long, default_value = "registry.k8s.io/pause:3.10")]
+    pub pod_infra_image: String,
+    /// Docker runtime: the sandbox's command, comma-separated (default: the image's own).
+    #[arg(long, value_delimiter = ',')]
+    pub pod_infra_command: Vec<String>,
+    /// Docker runtime: the Docker network pods join.
+    #[arg(long, default_value = "bridge")]
+    pub docker_network: String,
     /// Where pods' directories, volumes and logs live.
     #[arg(long, default_value = "bosun-node-data")]
     pub data_dir: PathBuf,
@@ -90,6 +101,22 @@ pub async fn run(args: NodeArgs) -> Result<()> {
                     max_log_bytes: 10 << 20,
                 })
                 .context("process runtime")?,
+            )
+        }
+        RuntimeKind::Docker => {
+            if args.simulate.is_some() {
+                bail!("--simulate needs --runtime simulated");
+            }
+            Arc::new(
+                DockerRuntime::connect(DockerRuntimeConfig {
+                    root: std::path::absolute(args.data_dir.join("pods"))?,
+                    node: name.clone(),
+                    pod_infra_image: args.pod_infra_image.clone(),
+                    pod_infra_command: args.pod_infra_command.clone(),
+                    network: args.docker_network.clone(),
+                })
+                .await
+                .context("the Docker runtime")?,
             )
         }
         RuntimeKind::Simulated => Arc::new(SimulatedRuntime::new(Duration::from_secs(

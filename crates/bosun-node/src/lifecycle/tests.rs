@@ -219,6 +219,34 @@ fn a_start_error_is_reported_as_waiting_with_its_reason() {
 }
 
 #[test]
+fn a_failed_pull_is_err_image_pull_then_image_pull_back_off() {
+    let p = pod("Always", &[], &["c"]);
+    let mut c = ContainerMemory::default();
+    let failure = ("ErrImagePull".to_string(), "no registry".to_string());
+    c.start_error = Some(failure.clone());
+    note_failure(&mut c, t(0), Duration::ZERO);
+    let waiting = |m: &BTreeMap<String, ContainerMemory>, at: Timestamp| {
+        let s = status(&p, m, "docker", None, "h", t(0), at);
+        let cs = s.container_statuses.expect("cs")[0].clone();
+        (
+            cs.state.and_then(|s| s.waiting).expect("waiting"),
+            cs.last_state,
+        )
+    };
+    let (w, _) = waiting(&mem(vec![("c", c.clone())]), t(0));
+    assert_eq!(w.reason.as_deref(), Some("ErrImagePull"));
+    // The second failure starts the back-off.
+    note_failure(&mut c, t(1), Duration::ZERO);
+    let (w, last) = waiting(&mem(vec![("c", c)]), t(2));
+    assert_eq!(w.reason.as_deref(), Some("ImagePullBackOff"));
+    assert_eq!(
+        w.message.as_deref(),
+        Some("Back-off pulling image \"img\": ErrImagePull: no registry")
+    );
+    assert_eq!(last, None, "a pull failure is not a terminated run");
+}
+
+#[test]
 fn phase_and_conditions_follow_the_containers() {
     let p = pod("Always", &[], &["a", "b"]);
     let s = status(&p, &BTreeMap::new(), "process", None, "h", t(0), t(0));

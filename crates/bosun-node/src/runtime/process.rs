@@ -14,19 +14,24 @@
 //! pods can listen on the same port; containers learn it from `status.podIP` through the
 //! downward API like any pod would.
 
+use super::volumes::{self, write_atomic};
 use super::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecOutput, ImageInfo,
-    Result, RuntimeError, SandboxConfig,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecEvent, ExecRequest,
+    ExecSession, ImageInfo, LogOptions, LogStream, Result, RuntimeError, SandboxConfig, log_file,
 };
 use async_trait::async_trait;
+use bytes::Bytes;
 use k8s_openapi::jiff::Timestamp;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::io::AsyncReadExt;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
 
 /// Where the process runtime keeps pods, and how to start the shim.
 #[derive(Debug, Clone)]
@@ -84,10 +89,12 @@ impl ProcessRuntime {
     }
 
     fn pod_dir(&self, pod_uid: &str) -> Result<PathBuf> {
-        if pod_uid.is_empty() || pod_uid.contains(['/', '.']) {
-            return Err(RuntimeError::Runtime(format!("bad pod uid {pod_uid:?}")));
-        }
-        Ok(self.config.root.join(pod_uid))
+        volumes::pod_dir(&self.config.root, pod_uid)
+    }
+
+    /// The log file of a container run.
+    pub fn log_path(&self, id: &str) -> Option<PathBuf> {
+        Some(self.container_dir(id).ok()?.join("log"))
     }
 
     fn container_dir(&self, id: &str) -> Result<PathBuf> {
@@ -170,12 +177,6 @@ fn alive(pid: i32) -> bool {
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| io("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("rename", path, e))
-}
-
 #[async_trait]
 impl ContainerRuntime for ProcessRuntime {
     fn name(&self) -> &'static str {
@@ -191,30 +192,14 @@ impl ContainerRuntime for ProcessRuntime {
         std::fs::write(&probe, b"ok").map_err(|e| io("write", &probe, e))
     }
 
-    async fn start_sandbox(&self, sandbox: &SandboxConfig) -> Result<()> {
+    async fn start_sandbox(&self, sandbox: &SandboxConfig) -> Result<Ipv4Addr> {
         let dir = self.pod_dir(&sandbox.pod_uid)?;
-        for sub in ["rootfs", "volumes", "containers"] {
+        for sub in ["rootfs", "containers"] {
             let d = dir.join(sub);
             std::fs::create_dir_all(&d).map_err(|e| io("create", &d, e))?;
         }
-        for volume in &sandbox.volumes {
-            let vdir = dir.join("volumes").join(&volume.name);
-            std::fs::create_dir_all(&vdir).map_err(|e| io("create", &vdir, e))?;
-            for (file, bytes) in &volume.files {
-                if file.split('/').any(|part| part == ".." || part.is_empty()) {
-                    return Err(RuntimeError::CreateContainer {
-                        reason: "CreateContainerConfigError",
-                        message: format!("volume {:?}: bad file name {file:?}", volume.name),
-                    });
-                }
-                let path = vdir.join(file);
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| io("create", parent, e))?;
-                }
-                write_atomic(&path, bytes)?;
-            }
-        }
-        Ok(())
+        volumes::write_volumes(&dir.join("volumes"), &sandbox.volumes)?;
+        Ok(sandbox.ip)
     }
 
     async fn start_container(&self, c: &ContainerConfig) -> Result<String> {
@@ -373,11 +358,7 @@ impl ContainerRuntime for ProcessRuntime {
                 }
             }
         }
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io("remove", &dir, e)),
-        }
+        volumes::remove_pod_dir(&dir)
     }
 
     async fn list(&self) -> Result<Vec<ContainerInfo>> {
@@ -408,13 +389,14 @@ impl ContainerRuntime for ProcessRuntime {
         Ok(out)
     }
 
-    async fn exec(&self, id: &str, command: &[String], timeout: Duration) -> Result<ExecOutput> {
+    async fn exec_stream(&self, id: &str, request: ExecRequest) -> Result<ExecSession> {
         let dir = self.container_dir(id)?;
         let rec = Self::read_recorded(&dir).ok_or_else(|| RuntimeError::NotFound(id.into()))?;
         if !matches!(Self::state_of(&dir, &rec), ContainerState::Running { .. }) {
             return Err(RuntimeError::NotFound(format!("{id} is not running")));
         }
-        let (program, args) = command
+        let (program, args) = request
+            .command
             .split_first()
             .ok_or_else(|| RuntimeError::Runtime("empty command".into()))?;
         let mut cmd = tokio::process::Command::new(program);
@@ -423,29 +405,97 @@ impl ContainerRuntime for ProcessRuntime {
             .envs(host_env())
             .envs(rec.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&rec.working_dir)
-            .stdin(std::process::Stdio::null())
+            .stdin(if request.stdin {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
-        match tokio::time::timeout(timeout, cmd.output()).await {
-            Err(_) => Ok(ExecOutput {
-                exit_code: -1,
-                stdout: Vec::new(),
-                stderr: format!("command timed out after {timeout:?}").into_bytes(),
-            }),
-            Ok(Err(e)) => Ok(ExecOutput {
-                exit_code: 126,
-                stdout: Vec::new(),
-                stderr: format!("exec {program}: {e}").into_bytes(),
-            }),
-            Ok(Ok(out)) => Ok(ExecOutput {
-                exit_code: out.status.code().unwrap_or(-1),
-                stdout: out.stdout,
-                stderr: out.stderr,
-            }),
-        }
+        let (tx, rx) = mpsc::channel(16);
+        let stop = CancellationToken::new();
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                // As a container runtime reports it: the message, and 127 for a missing program.
+                let code = if e.kind() == std::io::ErrorKind::NotFound {
+                    127
+                } else {
+                    126
+                };
+                let message = format!("exec: {program:?}: {e}\n");
+                let _ = tx.try_send(ExecEvent::Stderr(Bytes::from(message)));
+                let _ = tx.try_send(ExecEvent::Exit(code));
+                return Ok(ExecSession {
+                    stdin: None,
+                    events: rx,
+                    resize: None,
+                    _stop: None,
+                });
+            }
+        };
+        let stdin = child
+            .stdin
+            .take()
+            .map(|s| Box::pin(s) as std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>);
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let task_stop = stop.clone();
+        tokio::spawn(async move {
+            let pumps = futures::future::join(
+                pump(stdout, tx.clone(), ExecEvent::Stdout),
+                pump(stderr, tx.clone(), ExecEvent::Stderr),
+            );
+            let status = tokio::select! {
+                _ = task_stop.cancelled() => None,
+                (_, _) = pumps => tokio::select! {
+                    _ = task_stop.cancelled() => None,
+                    status = child.wait() => Some(status),
+                },
+            };
+            let Some(status) = status else {
+                let _ = child.kill().await;
+                return;
+            };
+            let code = match status {
+                Ok(s) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    s.code()
+                        .or_else(|| s.signal().map(|sig| 128 + sig))
+                        .unwrap_or(255)
+                }
+                Err(_) => 255,
+            };
+            let _ = tx.send(ExecEvent::Exit(code)).await;
+        });
+        Ok(ExecSession {
+            stdin,
+            events: rx,
+            resize: None,
+            _stop: Some(stop.drop_guard()),
+        })
     }
 
-    fn log_path(&self, id: &str) -> Option<PathBuf> {
-        Some(self.container_dir(id).ok()?.join("log"))
+    async fn logs(&self, id: &str, options: LogOptions) -> Result<LogStream> {
+        let dir = self.container_dir(id)?;
+        let rec = Self::read_recorded(&dir).ok_or_else(|| RuntimeError::NotFound(id.into()))?;
+        let running = matches!(Self::state_of(&dir, &rec), ContainerState::Running { .. });
+        let follow: Option<log_file::StillRunning> = (options.follow && running).then(|| {
+            let dir = dir.clone();
+            let still: log_file::StillRunning = Arc::new(move || {
+                let dir = dir.clone();
+                let rec = rec.clone();
+                Box::pin(async move {
+                    matches!(
+                        ProcessRuntime::state_of(&dir, &rec),
+                        ContainerState::Running { .. }
+                    )
+                })
+            });
+            still
+        });
+        Ok(log_file::read(dir.join("log"), options.tail_lines, follow).await)
     }
 
     async fn images(&self) -> Result<Vec<ImageInfo>> {
@@ -457,6 +507,30 @@ impl ContainerRuntime for ProcessRuntime {
         tokio::select! {
             _ = notified => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Forward what a reader yields as events until it ends or nobody listens.
+async fn pump<R: tokio::io::AsyncRead + Unpin>(
+    reader: Option<R>,
+    tx: mpsc::Sender<ExecEvent>,
+    wrap: fn(Bytes) -> ExecEvent,
+) {
+    let Some(mut reader) = reader else { return };
+    let mut buf = vec![0u8; 8192];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tx
+                    .send(wrap(Bytes::copy_from_slice(&buf[..n])))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
         }
     }
 }

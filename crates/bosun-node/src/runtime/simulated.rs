@@ -3,13 +3,13 @@
 //! process can simulate many nodes with it, as kwok does.
 
 use super::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecOutput, ImageInfo,
-    Result, RuntimeError, SandboxConfig,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecEvent, ExecRequest,
+    ExecSession, ImageInfo, LogOptions, LogStream, Result, RuntimeError, SandboxConfig,
 };
 use async_trait::async_trait;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::net::Ipv4Addr;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -76,8 +76,8 @@ impl ContainerRuntime for SimulatedRuntime {
         Ok(())
     }
 
-    async fn start_sandbox(&self, _sandbox: &SandboxConfig) -> Result<()> {
-        Ok(())
+    async fn start_sandbox(&self, sandbox: &SandboxConfig) -> Result<Ipv4Addr> {
+        Ok(sandbox.ip)
     }
 
     async fn start_container(&self, c: &ContainerConfig) -> Result<String> {
@@ -129,19 +129,27 @@ impl ContainerRuntime for SimulatedRuntime {
         Ok(self.lock().values().map(|r| r.info.clone()).collect())
     }
 
-    async fn exec(&self, id: &str, _command: &[String], _timeout: Duration) -> Result<ExecOutput> {
+    async fn exec_stream(&self, id: &str, _request: ExecRequest) -> Result<ExecSession> {
         match self.lock().get(id).map(|r| &r.info.state) {
-            Some(ContainerState::Running { .. }) => Ok(ExecOutput {
-                exit_code: 0,
-                stdout: Vec::new(),
-                stderr: Vec::new(),
-            }),
+            Some(ContainerState::Running { .. }) => {
+                let (tx, rx) = tokio::sync::mpsc::channel(1);
+                let _ = tx.try_send(ExecEvent::Exit(0));
+                Ok(ExecSession {
+                    stdin: None,
+                    events: rx,
+                    resize: None,
+                    _stop: None,
+                })
+            }
             _ => Err(RuntimeError::NotFound(id.to_string())),
         }
     }
 
-    fn log_path(&self, _id: &str) -> Option<PathBuf> {
-        None
+    async fn logs(&self, id: &str, _options: LogOptions) -> Result<LogStream> {
+        if !self.lock().contains_key(id) {
+            return Err(RuntimeError::NotFound(id.to_string()));
+        }
+        Ok(Box::pin(futures::stream::empty()))
     }
 
     async fn images(&self) -> Result<Vec<ImageInfo>> {
