@@ -10,6 +10,8 @@
 
 pub mod bootstrap;
 pub mod defaults;
+pub mod field_manager;
+pub mod field_validation;
 pub mod handlers;
 pub mod housekeeping;
 pub mod list;
@@ -22,6 +24,7 @@ pub mod protobuf;
 pub mod registry;
 pub mod response;
 pub mod router;
+pub mod schema;
 pub mod server;
 pub mod state;
 pub mod validation;
