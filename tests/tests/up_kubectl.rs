@@ -570,3 +570,142 @@ fn bosun_up_on_a_busy_port_is_a_one_line_error() {
         "{stderr}"
     );
 }
+
+/// A Deployment manifest of `replicas` with one container of `image`, and optionally an
+/// extra line under `spec`.
+fn deployment_yaml(name: &str, replicas: u32, image: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  labels:\n    app: {name}\nspec:\n  replicas: {replicas}\n{extra_spec}  selector:\n    matchLabels:\n      app: {name}\n  template:\n    metadata:\n      labels:\n        app: {name}\n    spec:\n      containers:\n        - name: app\n          image: {image}\n"
+    )
+}
+
+#[test]
+fn kubectl_explains_kinds_and_the_server_validates_fields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = Cluster::start(dir.path());
+
+    // kubectl explain reads the OpenAPI v3 documents: fields with their descriptions.
+    let explained = c.ok(&["explain", "deployment.spec.strategy"]);
+    assert!(
+        explained.contains("rollingUpdate")
+            && explained.contains("<RollingUpdateDeployment>")
+            && explained.contains("Type of deployment"),
+        "{explained}"
+    );
+    let recursive = c.ok(&["explain", "pods", "--recursive"]);
+    assert!(
+        recursive.contains("containers") && recursive.contains("livenessProbe"),
+        "{recursive}"
+    );
+
+    // Default apply (validate=strict) sends fieldValidation=Strict: an unknown field is the
+    // server's 400, and nothing is created.
+    let bad = dir.path().join("unknown-field.yaml");
+    std::fs::write(&bad, deployment_yaml("strict", 1, "busybox", "  foo: 1\n")).expect("write");
+    let err = c.fails(&["apply", "-f", &bad.display().to_string()]);
+    assert!(
+        err.contains("strict decoding error") && err.contains("unknown field \"spec.foo\""),
+        "{err}"
+    );
+    assert!(c.fails(&["get", "deploy", "strict"]).contains("NotFound"));
+    let err = c.fails(&["apply", "--validate=true", "-f", &bad.display().to_string()]);
+    assert!(err.contains("unknown field \"spec.foo\""), "{err}");
+    // Warn: created without the field, and kubectl prints the server's warning.
+    let out = c.kubectl(&["apply", "--validate=warn", "-f", &bad.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Warning: unknown field \"spec.foo\""),
+        "{stderr}"
+    );
+    let d = c.json(&["get", "deploy", "strict"]);
+    assert!(d["spec"].get("foo").is_none(), "{d}");
+    // A good manifest still applies under the default.
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, deployment_yaml("good", 1, "busybox", "")).expect("write");
+    assert!(
+        c.ok(&["apply", "-f", &good.display().to_string()])
+            .contains("deployment.apps/good created")
+    );
+}
+
+#[test]
+fn server_side_apply_tracks_field_managers_and_conflicts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = Cluster::start(dir.path());
+    let path = dir.path().join("ssa.yaml");
+    let path_s = path.display().to_string();
+
+    std::fs::write(&path, deployment_yaml("ssa", 1, "busybox:1.36", "")).expect("write");
+    assert!(
+        c.ok(&["apply", "--server-side", "-f", &path_s])
+            .contains("deployment.apps/ssa serverside-applied")
+    );
+    // A second apply with a changed field.
+    std::fs::write(&path, deployment_yaml("ssa", 1, "busybox:1.37", "")).expect("write");
+    c.ok(&["apply", "--server-side", "-f", &path_s]);
+    let d = c.json(&["get", "deploy", "ssa", "--show-managed-fields"]);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "busybox:1.37"
+    );
+    let managed = d["metadata"]["managedFields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let apply = managed
+        .iter()
+        .find(|m| m["manager"] == "kubectl" && m["operation"] == "Apply")
+        .unwrap_or_else(|| panic!("no kubectl Apply entry: {managed:?}"));
+    assert!(
+        apply["fieldsV1"]["f:spec"]["f:replicas"].is_object(),
+        "{apply}"
+    );
+    assert!(
+        !c.ok(&["get", "deploy", "ssa", "-o", "yaml"])
+            .contains("managedFields"),
+        "kubectl hides managed fields unless asked"
+    );
+    let shown = c.ok(&[
+        "get",
+        "deploy",
+        "ssa",
+        "-o",
+        "yaml",
+        "--show-managed-fields",
+    ]);
+    assert!(
+        shown.contains("managedFields") && shown.contains("manager: kubectl"),
+        "{shown}"
+    );
+
+    // kubectl scale takes .spec.replicas; re-applying replicas: 1 now conflicts.
+    c.ok(&["scale", "deployment", "ssa", "--replicas", "3"]);
+    let err = c.fails(&["apply", "--server-side", "-f", &path_s]);
+    assert!(
+        err.contains("Apply failed with 1 conflict") && err.contains(".spec.replicas"),
+        "{err}"
+    );
+    assert_eq!(
+        c.ok(&["get", "deploy", "ssa", "-o", "jsonpath={.spec.replicas}"]),
+        "3"
+    );
+    c.ok(&["apply", "--server-side", "--force-conflicts", "-f", &path_s]);
+    assert_eq!(
+        c.ok(&["get", "deploy", "ssa", "-o", "jsonpath={.spec.replicas}"]),
+        "1"
+    );
+
+    // A field the manager stops applying is removed.
+    let without_label = deployment_yaml("ssa", 1, "busybox:1.37", "")
+        .replace("  labels:\n    app: ssa\nspec", "spec");
+    std::fs::write(&path, without_label).expect("write");
+    c.ok(&["apply", "--server-side", "-f", &path_s]);
+    let d = c.json(&["get", "deploy", "ssa"]);
+    assert!(
+        d["metadata"]
+            .get("labels")
+            .is_none_or(|l| l.get("app").is_none()),
+        "{d}"
+    );
+}

@@ -456,6 +456,28 @@ impl ApiError {
         }
     }
 
+    /// 409 Conflict of a server-side apply: `Apply failed with 1 conflict: conflict with
+    /// "kubectl" using apps/v1: .spec.replicas`, one `FieldManagerConflict` cause per field
+    /// (`(manager as printed, field path)`), as upstream's `NewApplyConflict`.
+    pub fn apply_conflict(message: &str, conflicts: &[(String, String)]) -> Self {
+        Self::Conflict {
+            message: message.to_string(),
+            details: Box::new(StatusDetails {
+                causes: conflicts
+                    .iter()
+                    .map(|(manager, field)| {
+                        Cause::new(
+                            "FieldManagerConflict",
+                            format!("conflict with {manager}"),
+                            field,
+                        )
+                    })
+                    .collect(),
+                ..StatusDetails::default()
+            }),
+        }
+    }
+
     /// 422 Invalid: `Deployment.apps "x" is invalid: [spec.replicas: Invalid value: -1: must
     /// be greater than or equal to 0, ...]` (one cause without brackets), details
     /// `{name, group, kind: <Kind>, causes}`.

@@ -1510,7 +1510,11 @@ pub fn table(
             match include_object {
                 IncludeObject::None => {}
                 IncludeObject::Metadata => {
-                    let metadata = o.get("metadata").cloned().unwrap_or_else(|| json!({}));
+                    let mut metadata = o.get("metadata").cloned().unwrap_or_else(|| json!({}));
+                    // As upstream's tables, without the managed fields.
+                    if let Some(m) = metadata.as_object_mut() {
+                        m.remove("managedFields");
+                    }
                     row.insert(
                         "object".into(),
                         json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata}),

@@ -1,11 +1,13 @@
 //! The resource handlers: create, get, update, patch, delete and their subresources, over the
 //! store. Decisions about objects live in [`crate::object`]; this layer reads, decides, writes.
 
+use crate::field_manager;
+use crate::field_validation::{self, Directive};
 use crate::list;
 use crate::object::{self, meta_mut, meta_str};
 use crate::path::ObjectPath;
 use crate::registry::{self, Stored};
-use crate::response::{Failure, Result, json, object as object_response};
+use crate::response::{Failure, Result, json, object as object_response, with_warnings};
 use crate::state::AppState;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
@@ -39,6 +41,36 @@ impl Call {
     }
     fn dry_run(&self) -> bool {
         self.query.get("dryRun").is_some_and(|v| v == "All")
+    }
+    /// The writer of this request, for managed fields.
+    fn writer(&self) -> field_manager::Write<'_> {
+        field_manager::Write {
+            res: self.res(),
+            manager: field_manager::manager_name(
+                &self.query,
+                self.headers
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok()),
+            ),
+            subresource: self.target.subresource.as_deref(),
+            time: object::now_rfc3339(),
+        }
+    }
+    /// Whether this request is a server-side apply (whose writer the apply records).
+    fn is_apply(&self) -> bool {
+        self.method == Method::PATCH
+            && self.content_type().and_then(bosun_patch::content_type_kind)
+                == Some(PatchKind::Apply)
+    }
+    fn force(&self) -> bool {
+        self.query
+            .get("force")
+            .is_some_and(|v| matches!(v.as_str(), "true" | "True" | "TRUE" | "1" | "t" | "T"))
+    }
+    fn field_validation(&self) -> Result<Directive> {
+        Ok(Directive::from_query(
+            self.query.get("fieldValidation").map(String::as_str),
+        )?)
     }
 }
 
@@ -128,30 +160,34 @@ async fn check_namespace(state: &AppState, res: &ResourceInfo, ns: Option<&str>)
 
 async fn create(state: &AppState, call: &Call) -> Result<Response> {
     let res = call.res();
-    let mut obj = object::decode_body(call.content_type(), &call.body)?;
+    let directive = call.field_validation()?;
+    field_manager::validate_manager(&call.query)?;
+    let (mut obj, duplicates) = object::decode_body_tracking(call.content_type(), &call.body)?;
     object::check_identity(&mut obj, res, call.ns())?;
+    let warnings = field_validation::check(directive, res, &mut obj, duplicates, None)?;
     let name = object::resolve_name(&mut obj, res)?;
     object::validate_name(res, &name)?;
     crate::validation::validate(res, &obj, None)?;
     check_namespace(state, res, call.ns()).await?;
     object::prepare_create(&mut obj)?;
     crate::defaults::apply(res, &mut obj);
+    call.writer().record(None, &mut obj);
     if call.dry_run() {
-        return Ok(object_response(
-            StatusCode::CREATED,
-            res,
-            &obj,
-            &call.headers,
-            &call.query,
+        return Ok(with_warnings(
+            object_response(StatusCode::CREATED, res, &obj, &call.headers, &call.query),
+            &warnings,
         ));
     }
     let created = registry::create(state.store(), res, call.ns(), &name, &obj).await?;
-    Ok(object_response(
-        StatusCode::CREATED,
-        res,
-        &created,
-        &call.headers,
-        &call.query,
+    Ok(with_warnings(
+        object_response(
+            StatusCode::CREATED,
+            res,
+            &created,
+            &call.headers,
+            &call.query,
+        ),
+        &warnings,
     ))
 }
 
@@ -188,6 +224,9 @@ async fn write_over(
     meta_mut(&mut new)?.insert("name".into(), json!(name));
     object::prepare_update(&mut new, &old.object, res, status_only)?;
     crate::validation::validate(res, &new, Some(&old.object))?;
+    if !call.is_apply() {
+        call.writer().record(Some(&old.object), &mut new);
+    }
     // The last finalizer removed from an object being deleted completes the deletion.
     // (A pod in its grace period stays until its node agent deletes it.)
     if old.object.pointer("/metadata/deletionTimestamp").is_some()
@@ -215,8 +254,12 @@ async fn write_over(
 async fn update(state: &AppState, call: &Call, status_only: bool) -> Result<Response> {
     let res = call.res();
     let name = call.target.name.as_deref().unwrap_or_default();
-    let new = object::decode_body(call.content_type(), &call.body)?;
+    let directive = call.field_validation()?;
+    field_manager::validate_manager(&call.query)?;
+    let (mut new, duplicates) = object::decode_body_tracking(call.content_type(), &call.body)?;
     let old = registry::get(state.store(), res, call.ns(), name).await?;
+    let warnings =
+        field_validation::check(directive, res, &mut new, duplicates, Some(&old.object))?;
     // An update carrying a resourceVersion must match the stored one.
     if let Some(rv) = meta_str(&new, "resourceVersion").filter(|rv| !rv.is_empty())
         && rv != old.mod_revision.to_string()
@@ -224,12 +267,9 @@ async fn update(state: &AppState, call: &Call, status_only: bool) -> Result<Resp
         return Err(ApiError::conflict(res, name).into());
     }
     let written = write_over(state, call, new, &old, status_only).await?;
-    Ok(object_response(
-        StatusCode::OK,
-        res,
-        &written,
-        &call.headers,
-        &call.query,
+    Ok(with_warnings(
+        object_response(StatusCode::OK, res, &written, &call.headers, &call.query),
+        &warnings,
     ))
 }
 
@@ -240,33 +280,26 @@ async fn patch(state: &AppState, call: &Call, status_only: bool) -> Result<Respo
         .content_type()
         .and_then(bosun_patch::content_type_kind)
         .ok_or_else(|| ApiError::unsupported_media_type(call.content_type().unwrap_or("")))?;
-    let patch_doc = object::decode_body(call.content_type(), &call.body)?;
+    let directive = call.field_validation()?;
+    field_manager::validate_manager(&call.query)?;
+    let (patch_doc, duplicates) = object::decode_body_tracking(call.content_type(), &call.body)?;
+    if kind == PatchKind::Apply {
+        return server_side_apply(state, call, patch_doc, duplicates, directive, status_only).await;
+    }
     for _ in 0..RETRIES {
         let old = match registry::get(state.store(), res, call.ns(), name).await {
             Ok(old) => old,
-            Err(e) if e.code() == 404 && kind == PatchKind::Apply && !status_only => {
-                // Server-side apply creates what does not exist.
-                let mut obj = patch_doc.clone();
-                object::check_identity(&mut obj, res, call.ns())?;
-                meta_mut(&mut obj)?.insert("name".into(), json!(name));
-                object::validate_name(res, name)?;
-                crate::validation::validate(res, &obj, None)?;
-                check_namespace(state, res, call.ns()).await?;
-                object::prepare_create(&mut obj)?;
-                crate::defaults::apply(res, &mut obj);
-                let created = registry::create(state.store(), res, call.ns(), name, &obj).await?;
-                return Ok(object_response(
-                    StatusCode::CREATED,
-                    res,
-                    &created,
-                    &call.headers,
-                    &call.query,
-                ));
-            }
             Err(e) => return Err(e.into()),
         };
         let mut new = old.object.clone();
         apply_patch(&mut new, &patch_doc, kind, res)?;
+        let warnings = field_validation::check(
+            directive,
+            res,
+            &mut new,
+            duplicates.clone(),
+            Some(&old.object),
+        )?;
         crate::defaults::apply(res, &mut new);
         // A patch naming a resourceVersion is conditional on it.
         if let Some(rv) = meta_str(&new, "resourceVersion").filter(|rv| !rv.is_empty())
@@ -276,12 +309,9 @@ async fn patch(state: &AppState, call: &Call, status_only: bool) -> Result<Respo
         }
         match write_over(state, call, new, &old, status_only).await {
             Ok(written) => {
-                return Ok(object_response(
-                    StatusCode::OK,
-                    res,
-                    &written,
-                    &call.headers,
-                    &call.query,
+                return Ok(with_warnings(
+                    object_response(StatusCode::OK, res, &written, &call.headers, &call.query),
+                    &warnings,
                 ));
             }
             Err(Failure(e))
@@ -289,6 +319,86 @@ async fn patch(state: &AppState, call: &Call, status_only: bool) -> Result<Respo
             {
                 continue;
             }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::conflict(res, name).into())
+}
+
+/// Server-side apply: merge the applied configuration by field ownership, creating the
+/// object when it does not exist.
+async fn server_side_apply(
+    state: &AppState,
+    call: &Call,
+    mut applied: Value,
+    duplicates: Vec<String>,
+    directive: Directive,
+    status_only: bool,
+) -> Result<Response> {
+    let res = call.res();
+    let name = call.target.name.as_deref().unwrap_or_default();
+    if call.query.get("fieldManager").is_none_or(String::is_empty) {
+        return Err(ApiError::bad_request("fieldManager is required for apply requests").into());
+    }
+    object::check_identity(&mut applied, res, call.ns())?;
+    if meta_str(&applied, "name").is_some_and(|n| n != name) {
+        return Err(ApiError::bad_request(&format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            meta_str(&applied, "name").unwrap_or_default()
+        ))
+        .into());
+    }
+    let warnings = field_validation::check(directive, res, &mut applied, duplicates, None)?;
+    let precondition = meta_str(&applied, "resourceVersion")
+        .filter(|rv| !rv.is_empty())
+        .map(String::from);
+    let writer = call.writer();
+    for _ in 0..RETRIES {
+        let old = match registry::get(state.store(), res, call.ns(), name).await {
+            Ok(old) => old,
+            Err(e) if e.code() == 404 && !status_only => {
+                let mut obj = writer.apply(None, &applied, call.force())?;
+                object::check_identity(&mut obj, res, call.ns())?;
+                meta_mut(&mut obj)?.insert("name".into(), json!(name));
+                object::validate_name(res, name)?;
+                crate::validation::validate(res, &obj, None)?;
+                check_namespace(state, res, call.ns()).await?;
+                object::prepare_create(&mut obj)?;
+                crate::defaults::apply(res, &mut obj);
+                let created = if call.dry_run() {
+                    obj
+                } else {
+                    registry::create(state.store(), res, call.ns(), name, &obj).await?
+                };
+                return Ok(with_warnings(
+                    object_response(
+                        StatusCode::CREATED,
+                        res,
+                        &created,
+                        &call.headers,
+                        &call.query,
+                    ),
+                    &warnings,
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if precondition
+            .as_deref()
+            .is_some_and(|rv| rv != old.mod_revision.to_string())
+        {
+            return Err(ApiError::conflict(res, name).into());
+        }
+        let mut new = writer.apply(Some(&old.object), &applied, call.force())?;
+        crate::defaults::apply(res, &mut new);
+        match write_over(state, call, new, &old, status_only).await {
+            Ok(written) => {
+                return Ok(with_warnings(
+                    object_response(StatusCode::OK, res, &written, &call.headers, &call.query),
+                    &warnings,
+                ));
+            }
+            Err(Failure(e)) if e.code() == 409 && precondition.is_none() => continue,
             Err(e) => return Err(e),
         }
     }
@@ -307,8 +417,8 @@ pub fn apply_patch(
         PatchKind::Strategic => {
             bosun_patch::strategic_merge_patch(target, patch_doc, &res.api_version(), res.kind)
         }
-        // Without field ownership yet, an apply merges the applied configuration like a
-        // strategic merge patch does.
+        // Server-side apply goes through field ownership ([`server_side_apply`]); as a plain
+        // patch (the scale subresource) it merges like a strategic merge patch.
         PatchKind::Apply => {
             bosun_patch::strategic_merge_patch(target, patch_doc, &res.api_version(), res.kind)
         }

@@ -11,6 +11,8 @@
 
 pub mod bootstrap;
 pub mod defaults;
+pub mod field_manager;
+pub mod field_validation;
 pub mod handlers;
 pub mod housekeeping;
 pub mod list;
@@ -24,6 +26,7 @@ pub mod registry;
 pub mod resource_metrics;
 pub mod response;
 pub mod router;
+pub mod schema;
 pub mod server;
 pub mod state;
 pub mod validation;

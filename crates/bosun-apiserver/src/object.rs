@@ -10,6 +10,15 @@ pub const MAX_OBJECT_BYTES: usize = bosun_store::MAX_VALUE_BYTES;
 /// Decode a request body by its content type: JSON, or YAML (`application/yaml`). Errors name
 /// the line and column.
 pub fn decode_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, ApiError> {
+    decode_body_tracking(content_type, body).map(|(value, _)| value)
+}
+
+/// [`decode_body`], and the paths of the fields the body sets more than once (the later value
+/// wins).
+pub fn decode_body_tracking(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<(Value, Vec<String>), ApiError> {
     let media = content_type
         .unwrap_or("application/json")
         .split(';')
@@ -21,22 +30,40 @@ pub fn decode_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, Api
             let text = std::str::from_utf8(body).map_err(|e| {
                 ApiError::bad_request(&format!("the request body is not UTF-8: {e}"))
             })?;
-            serde_saphyr::from_str::<Value>(text)
+            let mut options = serde_saphyr::Options::default();
+            options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
+            serde_saphyr::from_str_with_options::<TrackedValue>(text, options)
+                .map(|t| (t.0, t.1))
                 .map_err(|e| ApiError::bad_request(&format!("error decoding YAML: {e}")))
         }
         "application/json"
         | "application/merge-patch+json"
         | "application/strategic-merge-patch+json"
         | "application/json-patch+json"
-        | "" => serde_json::from_slice::<Value>(body).map_err(|e| {
-            ApiError::bad_request(&format!(
-                "error decoding JSON: {e} (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        }),
-        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body),
+        | "" => {
+            let mut de = serde_json::Deserializer::from_slice(body);
+            crate::field_validation::decode_tracking(&mut de)
+                .and_then(|decoded| de.end().map(|()| decoded))
+                .map_err(|e| {
+                    ApiError::bad_request(&format!(
+                        "error decoding JSON: {e} (line {}, column {})",
+                        e.line(),
+                        e.column()
+                    ))
+                })
+        }
+        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body).map(|v| (v, Vec::new())),
         other => Err(ApiError::unsupported_media_type(other)),
+    }
+}
+
+/// A value decoded with [`crate::field_validation::decode_tracking`], for decoders that take a
+/// type rather than a seed.
+struct TrackedValue(Value, Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for TrackedValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::field_validation::decode_tracking(deserializer).map(|(v, d)| TrackedValue(v, d))
     }
 }
 

@@ -73,3 +73,15 @@ pub fn object(
     }
     json(code, obj)
 }
+
+/// Add one `Warning: 299 - "<text>"` header per warning (RFC 7234), which kubectl prints as
+/// `Warning: <text>`.
+pub fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for warning in warnings {
+        let escaped = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = header::HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    response
+}

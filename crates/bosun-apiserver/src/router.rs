@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi/v3", get(crate::openapi::index))
         .route("/openapi/v3/{*path}", get(crate::openapi::group_version))
+        .route("/openapi/v2", get(crate::openapi::v2))
         .route("/api", any(api))
         .route("/api/{*rest}", any(api))
         .route("/apis", any(api))

@@ -16,7 +16,9 @@
 //! Every function either applies the whole patch or returns a [`PatchError`] and leaves the
 //! target as it was.
 
+pub mod apply;
 pub mod content_type;
+pub mod field_set;
 pub mod json;
 pub mod strategic;
 
