@@ -1,6 +1,8 @@
 //! The controller manager under `bosun up --nodes 3`, with the real kubectl: Deployments roll
 //! out, scale, roll back; deletion cascades with each propagation policy; deleting a namespace
-//! removes what is in it; pods of a node whose agent dies come back on the other nodes.
+//! removes what is in it; pods of a node whose agent dies come back on the other nodes;
+//! StatefulSets come up in order and roll back; Services get Endpoints and EndpointSlices;
+//! DaemonSets keep a history kubectl reads.
 
 use bosun_e2e::{Frozen, Kubectl, Up};
 use std::time::{Duration, Instant};
@@ -388,6 +390,368 @@ spec:
         "jsonpath={.status.desiredNumberScheduled}/{.status.numberReady}",
     ]);
     assert_eq!(status, "3/3");
+
+    // A new template rolls out; the history lists both revisions; undo goes back.
+    k.ok(&["set", "env", "daemonset/agent", "GREETING=bonjour"]);
+    k.ok(&["rollout", "status", "daemonset/agent", "--timeout=60s"]);
+    let history = k.ok(&["rollout", "history", "daemonset/agent"]);
+    assert!(
+        history.lines().any(|l| l.starts_with("1 "))
+            && history.lines().any(|l| l.starts_with("2 ")),
+        "{history}"
+    );
+    let detail = k.ok(&["rollout", "history", "daemonset/agent", "--revision=2"]);
+    assert!(detail.contains("bonjour"), "{detail}");
+    k.ok(&["rollout", "undo", "daemonset/agent"]);
+    k.ok(&["rollout", "status", "daemonset/agent", "--timeout=60s"]);
+    let env = k.ok(&[
+        "get",
+        "ds",
+        "agent",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].env}",
+    ]);
+    assert!(!env.contains("bonjour"), "{env}");
+    let history = k.ok(&["rollout", "history", "daemonset/agent"]);
+    assert!(
+        history.lines().any(|l| l.starts_with("2 "))
+            && history.lines().any(|l| l.starts_with("3 ")),
+        "revision 1 became 3: {history}"
+    );
+}
+
+fn stateful_set(greeting: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec:
+  clusterIP: None
+  selector: {{app: web}}
+  ports: [{{name: http, port: 80, targetPort: http}}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: web}}
+spec:
+  replicas: 3
+  serviceName: web
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: sleep
+        command: ["sleep", "7704"]
+        ports: [{{name: http, containerPort: 8080}}]
+        env: [{{name: GREETING, value: "{greeting}"}}]
+"#
+    )
+}
+
+/// `name=value` pairs of a jsonpath range output, e.g. pod name to a field.
+fn pairs(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.split_whitespace()
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Each pod after the first was created no earlier than its predecessor became Ready
+/// (RFC 3339 UTC timestamps compare as text).
+fn assert_created_after_ready(k: &Kubectl, order: &[&str]) {
+    let created = pairs(&k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.metadata.creationTimestamp} {end}",
+    ]));
+    let ready = pairs(&k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Ready\")].lastTransitionTime} {end}",
+    ]));
+    for w in order.windows(2) {
+        assert!(
+            created[w[1]] >= ready[w[0]],
+            "{} created at {} before {} was ready at {}",
+            w[1],
+            created[w[1]],
+            w[0],
+            ready[w[0]]
+        );
+    }
+}
+
+#[test]
+fn a_statefulset_comes_up_in_order_rolls_in_reverse_and_undoes() {
+    let _cleanup = Cleanup("7704");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = Up::start(dir.path(), &["--nodes", "3"]);
+    let k = Kubectl::new(up.kubeconfig());
+    k.eventually(&["get", "nodes"], T, |o| o.matches(" Ready").count() == 3);
+
+    k.apply(&stateful_set("hello"));
+    k.ok(&["rollout", "status", "statefulset/web", "--timeout=90s"]);
+    assert_created_after_ready(&k, &["web-0", "web-1", "web-2"]);
+    let identity = k.ok(&[
+        "get",
+        "pod",
+        "web-1",
+        "-o",
+        "jsonpath={.spec.hostname}/{.spec.subdomain}/{.metadata.labels.statefulset\\.kubernetes\\.io/pod-name}/{.metadata.labels.apps\\.kubernetes\\.io/pod-index}",
+    ]);
+    assert_eq!(identity, "web-1/web/web-1/1");
+    let status = k.ok(&[
+        "get",
+        "sts",
+        "web",
+        "-o",
+        "jsonpath={.status.readyReplicas}/{.status.currentReplicas}/{.status.updatedReplicas}",
+    ]);
+    assert_eq!(status, "3/3/3");
+
+    // The headless Service's Endpoints name each pod with its hostname.
+    let ips = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.status.podIP} {end}",
+    ]);
+    let ips = pairs(&ips);
+    let listed = pairs(&k.eventually(
+        &[
+            "get",
+            "endpoints",
+            "web",
+            "-o",
+            "jsonpath={range .subsets[*].addresses[*]}{.hostname}={.ip} {end}",
+        ],
+        T,
+        |o| o.split_whitespace().count() == 3,
+    ));
+    assert_eq!(listed, ips);
+
+    // A new template replaces pods from the highest ordinal down.
+    let first = k.ok(&[
+        "get",
+        "sts",
+        "web",
+        "-o",
+        "jsonpath={.status.currentRevision}",
+    ]);
+    k.apply(&stateful_set("bonjour"));
+    k.ok(&["rollout", "status", "statefulset/web", "--timeout=90s"]);
+    assert_created_after_ready(&k, &["web-2", "web-1", "web-0"]);
+    let revisions = k.ok(&[
+        "get",
+        "sts",
+        "web",
+        "-o",
+        "jsonpath={.status.currentRevision}/{.status.updateRevision}",
+    ]);
+    let (current, update) = revisions.split_once('/').expect("two revisions");
+    assert_eq!(current, update, "the update completed");
+    assert_ne!(current, first);
+    let hashes = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].metadata.labels.controller-revision-hash}",
+    ]);
+    assert!(hashes.split_whitespace().all(|h| h == update), "{hashes}");
+    let history = k.ok(&["rollout", "history", "statefulset/web"]);
+    assert!(
+        history.lines().any(|l| l.starts_with("1 "))
+            && history.lines().any(|l| l.starts_with("2 ")),
+        "{history}"
+    );
+
+    // Undo: the first template again, under its old revision (renumbered 3).
+    k.ok(&["rollout", "undo", "statefulset/web"]);
+    k.ok(&["rollout", "status", "statefulset/web", "--timeout=90s"]);
+    let env = k.ok(&[
+        "get",
+        "sts",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].env[0].value}",
+    ]);
+    assert_eq!(env, "hello");
+    let now = k.eventually(
+        &[
+            "get",
+            "sts",
+            "web",
+            "-o",
+            "jsonpath={.status.currentRevision}",
+        ],
+        T,
+        |o| o == first,
+    );
+    assert_eq!(now, first);
+    let revisions = k.ok(&[
+        "get",
+        "controllerrevisions",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.revision} {end}",
+    ]);
+    assert_eq!(
+        pairs(&revisions).get(&first).map(String::as_str),
+        Some("3"),
+        "{revisions}"
+    );
+    assert_eq!(pairs(&revisions).len(), 2, "{revisions}");
+}
+
+#[test]
+fn a_services_endpoints_and_slices_follow_its_ready_pods() {
+    let _cleanup = Cleanup("7705");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = Up::start(dir.path(), &["--nodes", "3"]);
+    let k = Kubectl::new(up.kubeconfig());
+    k.eventually(&["get", "nodes"], T, |o| o.matches(" Ready").count() == 3);
+    k.apply(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: api}
+spec:
+  selector: {app: api}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: sleep
+        command: ["sleep", "7705"]
+        ports: [{name: http, containerPort: 8080}]
+"#,
+    );
+    k.ok(&["rollout", "status", "deployment/api", "--timeout=60s"]);
+    let pod_ips = |k: &Kubectl| -> Vec<String> {
+        let mut ips: Vec<String> = k
+            .ok(&[
+                "get",
+                "pods",
+                "-l",
+                "app=api",
+                "--field-selector",
+                "status.phase=Running",
+                "-o",
+                "jsonpath={.items[*].status.podIP}",
+            ])
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        ips.sort();
+        ips
+    };
+    let sorted = |o: &str| -> Vec<String> {
+        let mut v: Vec<String> = o.split_whitespace().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    let ips = pod_ips(&k);
+    assert_eq!(ips.len(), 3);
+    let endpoints = k.eventually(
+        &[
+            "get",
+            "endpoints",
+            "api",
+            "-o",
+            "jsonpath={.subsets[*].addresses[*].ip}",
+        ],
+        T,
+        |o| sorted(o) == ips,
+    );
+    let ports = k.ok(&[
+        "get",
+        "endpoints",
+        "api",
+        "-o",
+        "jsonpath={.subsets[0].ports[0].port}",
+    ]);
+    assert_eq!(ports, "8080", "the named targetPort resolved");
+    let slice_args = [
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=api",
+        "-o",
+        "jsonpath={range .items[*].endpoints[?(@.conditions.ready==true)]}{.addresses[0]} {end}",
+    ];
+    k.eventually(&slice_args, T, |o| sorted(o) == ips);
+    let slice = k.ok(&[
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=api",
+        "-o",
+        "jsonpath={.items[0].metadata.labels.endpointslice\\.kubernetes\\.io/managed-by}/{.items[0].metadata.ownerReferences[0].kind}/{.items[0].endpoints[0].targetRef.kind}/{.items[0].ports[0].port}",
+    ]);
+    assert_eq!(slice, "endpointslice-controller.k8s.io/Service/Pod/8080");
+    let described = k.ok(&["describe", "svc", "api"]);
+    assert!(
+        ips.iter().all(|ip| described.contains(ip.as_str())),
+        "{described}\n{endpoints}"
+    );
+
+    // Scale down: the addresses follow.
+    k.ok(&["scale", "deployment/api", "--replicas=1"]);
+    k.ok(&["rollout", "status", "deployment/api", "--timeout=60s"]);
+    let remaining = k.eventually(
+        &[
+            "get",
+            "endpoints",
+            "api",
+            "-o",
+            "jsonpath={.subsets[*].addresses[*].ip}",
+        ],
+        T,
+        |o| o.split_whitespace().count() == 1,
+    );
+    k.eventually(&slice_args, T, |o| sorted(o) == sorted(&remaining));
+    let left = k.eventually(
+        &[
+            "get",
+            "pods",
+            "-l",
+            "app=api",
+            "-o",
+            "jsonpath={.items[*].status.podIP}",
+        ],
+        T,
+        |o| o.split_whitespace().count() == 1,
+    );
+    assert_eq!(left.trim(), remaining.trim());
+
+    // The Service goes: so do its Endpoints and slices.
+    k.ok(&["delete", "svc", "api"]);
+    k.eventually(&["get", "endpoints,endpointslices", "-o", "name"], T, |o| {
+        !o.contains("api")
+    });
 }
 
 #[test]

@@ -175,6 +175,33 @@ impl Caches {
         }
     }
 
+    /// Empty caches fed by nothing (for tests of what reads them).
+    pub fn detached() -> Self {
+        fn empty<K>() -> Store<K>
+        where
+            K: Resource + Clone + 'static,
+            K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+        {
+            reflector::store().0
+        }
+        Self {
+            pods: empty(),
+            replicasets: empty(),
+            deployments: empty(),
+            daemonsets: empty(),
+            statefulsets: empty(),
+            revisions: empty(),
+            jobs: empty(),
+            cronjobs: empty(),
+            nodes: empty(),
+            node_leases: empty(),
+            services: empty(),
+            endpoints: empty(),
+            endpoint_slices: empty(),
+            namespaces: empty(),
+        }
+    }
+
     /// Wait until every cache has its initial list.
     pub async fn ready(&self) {
         let _ = tokio::join!(

@@ -5,12 +5,17 @@ use crate::caches::{Caches, Change, get, in_namespace};
 use crate::manager::Controller;
 use bosun_controllers::garbage_collector as gc;
 use bosun_controllers::{
-    Action, Reconcile, Target, cronjob, daemonset, deployment, job, node_lifecycle, replicaset,
+    Action, Reconcile, Target, cronjob, daemonset, deployment, endpoint_slice, endpoints, job,
+    node_lifecycle, pod_gc, replicaset, statefulset,
 };
+use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Endpoints, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +26,8 @@ pub struct Settings {
     pub node_grace: Duration,
     /// tolerationSeconds given to pods without their own toleration for unreachable nodes.
     pub default_toleration: Duration,
+    /// Finished pods kept at most before the oldest are deleted.
+    pub terminated_pod_gc_threshold: usize,
 }
 
 /// Every controller bosun runs.
@@ -35,6 +42,12 @@ pub fn all(settings: &Settings) -> Vec<Arc<dyn Controller>> {
         Arc::new(ReplicaSetController),
         Arc::new(JobController),
         Arc::new(DaemonSetController),
+        Arc::new(StatefulSetController),
+        Arc::new(EndpointsController),
+        Arc::new(EndpointSliceController),
+        Arc::new(PodGarbageCollector {
+            threshold: settings.terminated_pod_gc_threshold,
+        }),
         Arc::new(CronJobController),
         Arc::new(DeploymentController),
         Arc::new(GarbageCollector),
@@ -412,6 +425,7 @@ impl Controller for DaemonSetController {
         match change.kind {
             "DaemonSet" if !change.deleted => vec![change.key()],
             "Pod" => change.owner_key("DaemonSet").into_iter().collect(),
+            "ControllerRevision" => change.owner_key("DaemonSet").into_iter().collect(),
             "Node" => caches
                 .daemonsets
                 .state()
@@ -435,7 +449,9 @@ impl Controller for DaemonSetController {
             nodes.iter().map(Arc::as_ref).collect();
         let pods = in_namespace(&caches.pods, &ns);
         let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
-        Some(daemonset::reconcile(&d, &node_refs, &refs, now))
+        let revisions = in_namespace(&caches.revisions, &ns);
+        let rev_refs: Vec<&ControllerRevision> = revisions.iter().map(Arc::as_ref).collect();
+        Some(daemonset::reconcile(&d, &node_refs, &refs, &rev_refs, now))
     }
 }
 
@@ -462,5 +478,216 @@ impl Controller for CronJobController {
         let jobs = in_namespace(&caches.jobs, &ns);
         let refs: Vec<&k8s_openapi::api::batch::v1::Job> = jobs.iter().map(Arc::as_ref).collect();
         Some(cronjob::reconcile(&cj, &refs, now))
+    }
+}
+
+/// StatefulSets: their own changes, their pods' and their ControllerRevisions'.
+#[derive(Debug)]
+pub struct StatefulSetController;
+
+impl Controller for StatefulSetController {
+    fn name(&self) -> &'static str {
+        "statefulset"
+    }
+
+    fn pod_owner_kind(&self) -> Option<&'static str> {
+        Some("StatefulSet")
+    }
+
+    fn keys_for(&self, change: &Change, caches: &Caches) -> Vec<String> {
+        match change.kind {
+            "StatefulSet" if !change.deleted => vec![change.key()],
+            "ControllerRevision" => change.owner_key("StatefulSet").into_iter().collect(),
+            "Pod" => match change.owner_key("StatefulSet") {
+                Some(k) => vec![k],
+                // An orphan named like a member may be adopted.
+                None if change.controller.is_none() && !change.deleted => change
+                    .namespace
+                    .as_deref()
+                    .map(|ns| {
+                        in_namespace(&caches.statefulsets, ns)
+                            .iter()
+                            .filter_map(|s| s.metadata.name.as_deref())
+                            .filter(|n| statefulset::ordinal(n, &change.name).is_some())
+                            .map(|n| ns_key(ns, n))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    fn reconcile(&self, key: &str, caches: &Caches, now: Timestamp) -> Option<Reconcile> {
+        let set = get(&caches.statefulsets, key)?;
+        let ns = set.metadata.namespace.clone()?;
+        let pods = in_namespace(&caches.pods, &ns);
+        let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
+        let revisions = in_namespace(&caches.revisions, &ns);
+        let rev_refs: Vec<&ControllerRevision> = revisions.iter().map(Arc::as_ref).collect();
+        Some(statefulset::reconcile(&set, &refs, &rev_refs, now))
+    }
+}
+
+/// The Services (keys `ns/name`) a pod change concerns: those selecting it, and those whose
+/// Endpoints list it (it may have stopped matching).
+fn services_of_pod(change: &Change, caches: &Caches) -> Vec<String> {
+    let Some(ns) = change.namespace.as_deref() else {
+        return Vec::new();
+    };
+    let mut keys: BTreeSet<String> = in_namespace(&caches.services, ns)
+        .iter()
+        .filter(|svc| {
+            endpoints::service_selector(svc).is_some_and(|sel| {
+                bosun_controllers::selector::matches(Some(&sel), Some(&change.labels))
+            })
+        })
+        .filter_map(|svc| svc.metadata.name.as_deref().map(|n| ns_key(ns, n)))
+        .collect();
+    for ep in in_namespace(&caches.endpoints, ns) {
+        let lists = ep.subsets.iter().flatten().any(|s| {
+            s.addresses
+                .iter()
+                .flatten()
+                .chain(s.not_ready_addresses.iter().flatten())
+                .any(|a| {
+                    a.target_ref
+                        .as_ref()
+                        .is_some_and(|r| r.name.as_deref() == Some(change.name.as_str()))
+                })
+        });
+        if lists && let Some(n) = ep.metadata.name.as_deref() {
+            keys.insert(ns_key(ns, n));
+        }
+    }
+    keys.into_iter().collect()
+}
+
+/// Endpoints: keyed by Service; Service, pod and Endpoints changes.
+#[derive(Debug)]
+pub struct EndpointsController;
+
+impl Controller for EndpointsController {
+    fn name(&self) -> &'static str {
+        "endpoints"
+    }
+
+    fn keys_for(&self, change: &Change, caches: &Caches) -> Vec<String> {
+        match change.kind {
+            "Service" | "Endpoints" => vec![change.key()],
+            "Pod" => services_of_pod(change, caches),
+            _ => Vec::new(),
+        }
+    }
+
+    fn reconcile(&self, key: &str, caches: &Caches, _now: Timestamp) -> Option<Reconcile> {
+        let (ns, name) = key.split_once('/')?;
+        let svc: Option<Arc<Service>> = get(&caches.services, key);
+        let existing: Option<Arc<Endpoints>> = get(&caches.endpoints, key);
+        if svc.is_none() && existing.is_none() {
+            return None;
+        }
+        let pods = if svc.is_some() {
+            in_namespace(&caches.pods, ns)
+        } else {
+            Vec::new()
+        };
+        let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
+        Some(endpoints::reconcile(
+            ns,
+            name,
+            svc.as_deref(),
+            existing.as_deref(),
+            &refs,
+        ))
+    }
+}
+
+/// EndpointSlices: keyed by Service; Service, pod and EndpointSlice changes.
+#[derive(Debug)]
+pub struct EndpointSliceController;
+
+impl Controller for EndpointSliceController {
+    fn name(&self) -> &'static str {
+        "endpointslice"
+    }
+
+    fn keys_for(&self, change: &Change, caches: &Caches) -> Vec<String> {
+        match change.kind {
+            "Service" => vec![change.key()],
+            "EndpointSlice" => change
+                .labels
+                .get(endpoint_slice::SERVICE_NAME_LABEL)
+                .zip(change.namespace.as_deref())
+                .map(|(svc, ns)| ns_key(ns, svc))
+                .into_iter()
+                .collect(),
+            "Pod" => services_of_pod(change, caches),
+            _ => Vec::new(),
+        }
+    }
+
+    fn reconcile(&self, key: &str, caches: &Caches, _now: Timestamp) -> Option<Reconcile> {
+        let (ns, name) = key.split_once('/')?;
+        let svc: Option<Arc<Service>> = get(&caches.services, key);
+        let slices: Vec<Arc<EndpointSlice>> = in_namespace(&caches.endpoint_slices, ns)
+            .into_iter()
+            .filter(|s| endpoint_slice::is_managed_for(s, name))
+            .collect();
+        if svc.is_none() && slices.is_empty() {
+            return None;
+        }
+        let slice_refs: Vec<&EndpointSlice> = slices.iter().map(Arc::as_ref).collect();
+        let pods = if svc.is_some() {
+            in_namespace(&caches.pods, ns)
+        } else {
+            Vec::new()
+        };
+        let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
+        Some(endpoint_slice::reconcile(
+            ns,
+            name,
+            svc.as_deref(),
+            &slice_refs,
+            &refs,
+        ))
+    }
+}
+
+/// The pod garbage collector: one key, looked at every period and when a Node goes.
+#[derive(Debug)]
+pub struct PodGarbageCollector {
+    pub threshold: usize,
+}
+
+const POD_GC_KEY: &str = "pods";
+
+impl Controller for PodGarbageCollector {
+    fn name(&self) -> &'static str {
+        "podgc"
+    }
+
+    fn initial_keys(&self) -> Vec<String> {
+        vec![POD_GC_KEY.into()]
+    }
+
+    fn keys_for(&self, change: &Change, _caches: &Caches) -> Vec<String> {
+        match change.kind {
+            "Node" if change.deleted => vec![POD_GC_KEY.into()],
+            _ => Vec::new(),
+        }
+    }
+
+    fn reconcile(&self, _key: &str, caches: &Caches, _now: Timestamp) -> Option<Reconcile> {
+        let nodes: BTreeSet<String> = caches
+            .nodes
+            .state()
+            .iter()
+            .filter_map(|n| n.metadata.name.clone())
+            .collect();
+        let pods = caches.pods.state();
+        let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
+        Some(pod_gc::reconcile(&refs, &nodes, self.threshold))
     }
 }

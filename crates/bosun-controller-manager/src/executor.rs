@@ -173,6 +173,37 @@ pub async fn execute(
             };
             Box::pin(execute(client, &delete, component)).await
         }
+        Action::ForceDeletePod {
+            namespace,
+            name,
+            uid,
+            unless_node,
+        } => {
+            if let Some(node) = unless_node {
+                let get = http::Request::get(format!("/api/v1/nodes/{node}"))
+                    .body(Vec::new())
+                    .map_err(|e| ExecError::Transport(e.to_string()))?;
+                match client.request::<Value>(get).await {
+                    Ok(_) => return Ok(Value::Null), // the node is there after all
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => return Err(ExecError::Transport(e.to_string())),
+                }
+            }
+            let path = format!(
+                "{}/{name}",
+                collection_path(Target::PODS, Some(namespace.as_str()))
+            );
+            let mut options =
+                json!({"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0});
+            if let Some(uid) = uid {
+                options["preconditions"] = json!({"uid": uid});
+            }
+            send(
+                client,
+                request(http::Method::DELETE, &path, "application/json", &options)?,
+            )
+            .await
+        }
         Action::CleanNamespace { name } => clean_namespace(client, name).await,
         Action::Event {
             involved,
@@ -306,7 +337,7 @@ pub fn is_benign(action: &Action, err: &ExecError) -> bool {
         (action, err),
         (Action::Create { .. }, ExecError::Refused { code: 409, .. })
             | (
-                Action::Delete { .. },
+                Action::Delete { .. } | Action::ForceDeletePod { .. },
                 ExecError::Refused {
                     code: 404 | 409,
                     ..

@@ -21,6 +21,10 @@ pub trait Controller: Send + Sync + 'static {
     fn pod_owner_kind(&self) -> Option<&'static str> {
         None
     }
+    /// Keys to reconcile once the caches are synced, whatever changes (periodic work).
+    fn initial_keys(&self) -> Vec<String> {
+        Vec::new()
+    }
     fn keys_for(&self, change: &Change, caches: &Caches) -> Vec<String>;
     fn reconcile(&self, key: &str, caches: &Caches, now: Timestamp) -> Option<Reconcile>;
 }
@@ -144,6 +148,11 @@ pub async fn run(
         stop.child_token(),
     ));
     let mut due: HashMap<(usize, String), Instant> = HashMap::new();
+    for (i, c) in controllers.iter().enumerate() {
+        for key in c.initial_keys() {
+            due.insert((i, key), Instant::now());
+        }
+    }
     let mut in_flight: HashSet<(usize, String)> = HashSet::new();
     let mut dirty_while_running: HashSet<(usize, String)> = HashSet::new();
     let mut failures: HashMap<(usize, String), u32> = HashMap::new();
@@ -215,9 +224,20 @@ pub async fn run(
             }
             due.remove(&k);
             let controller = controllers[k.0].clone();
-            let Some(decision) = controller.reconcile(&k.1, &caches, Timestamp::now()) else {
-                failures.remove(&k);
-                continue;
+            let decision = match decide(controller.as_ref(), &k.1, &caches, Timestamp::now()) {
+                Ok(Some(decision)) => decision,
+                Ok(None) => {
+                    failures.remove(&k);
+                    continue;
+                }
+                Err(panic) => {
+                    // A bug or an object nobody foresaw: this key waits, the others go on.
+                    let attempt = failures.entry(k.clone()).or_insert(0);
+                    *attempt += 1;
+                    tracing::error!(controller = controller.name(), key = %k.1, %panic, "reconcile panicked; retrying with back-off");
+                    due.insert(k, now + backoff(*attempt));
+                    continue;
+                }
             };
             let (creates, deletes) = pod_writes(&decision.actions);
             expectations.expect(k.0, &k.1, creates, deletes);
@@ -232,10 +252,7 @@ pub async fn run(
                 async move {
                     let outcome = perform(&client, &decision, burst, name).await;
                     let requeue = if outcome.errors > 0 {
-                        // Retry with back-off: 0.5 s doubling to a minute.
-                        let backoff =
-                            Duration::from_millis(500) * 2u32.saturating_pow(attempt.min(7));
-                        Some(backoff.min(Duration::from_secs(60)))
+                        Some(backoff(attempt))
                     } else {
                         decision.requeue_after
                     };
@@ -253,6 +270,30 @@ pub async fn run(
         }
     }
     let _ = autoscaler.await;
+}
+
+/// Retry with back-off: 0.5 s doubling to a minute.
+fn backoff(attempt: u32) -> Duration {
+    (Duration::from_millis(500) * 2u32.saturating_pow(attempt.min(7))).min(Duration::from_secs(60))
+}
+
+/// A controller's decision for a key; a panic in it is caught and returned as its message,
+/// so one bad object cannot stop the manager.
+pub fn decide(
+    controller: &dyn Controller,
+    key: &str,
+    caches: &Caches,
+    now: Timestamp,
+) -> Result<Option<Reconcile>, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        controller.reconcile(key, caches, now)
+    }))
+    .map_err(|p| {
+        p.downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into())
+    })
 }
 
 /// Pod creates and deletes in a decision, for expectations.
@@ -370,6 +411,35 @@ async fn perform(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Panicky;
+
+    impl Controller for Panicky {
+        fn name(&self) -> &'static str {
+            "panicky"
+        }
+        fn keys_for(&self, _change: &Change, _caches: &Caches) -> Vec<String> {
+            Vec::new()
+        }
+        fn reconcile(&self, key: &str, _caches: &Caches, _now: Timestamp) -> Option<Reconcile> {
+            assert_ne!(key, "bad", "cannot handle {key}");
+            Some(Reconcile::default())
+        }
+    }
+
+    #[test]
+    fn a_panicking_decision_is_an_error_for_its_key_only() {
+        let caches = Caches::detached();
+        let now = Timestamp::UNIX_EPOCH;
+        let err = decide(&Panicky, "bad", &caches, now).expect_err("caught");
+        assert!(err.contains("cannot handle bad"), "{err}");
+        assert_eq!(
+            decide(&Panicky, "good", &caches, now),
+            Ok(Some(Reconcile::default()))
+        );
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(30), Duration::from_secs(60));
+    }
 
     #[test]
     fn expectations_hold_a_key_until_its_pods_are_seen() {

@@ -124,6 +124,14 @@ pub enum Action {
         owner_name: String,
         owner_uid: String,
     },
+    /// Delete a pod at once (grace period 0), as the pod garbage collector does for pods no
+    /// kubelet will finish; with `unless_node`, only if a live read shows that Node gone.
+    ForceDeletePod {
+        namespace: String,
+        name: String,
+        uid: Option<String>,
+        unless_node: Option<String>,
+    },
     /// Delete everything in a namespace being deleted; once nothing is left, finalize it
     /// (the runner retries until then).
     CleanNamespace { name: String },

@@ -5,19 +5,20 @@
 //! `maxUnavailable` at a time.
 
 use crate::action::{Action, EventType, Reconcile, Target};
+use crate::controller_revision::{self as history, History};
 use crate::pod_state::{
     controller_owner_reference, is_controlled_by, is_pod_available, is_pod_ready, object_reference,
     phase,
 };
-use crate::pod_template::{name_suffix, pod_from_template, template_hash};
-use k8s_openapi::api::apps::v1::DaemonSet;
+use crate::pod_template::{name_suffix, pod_from_template};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-pub const HASH_LABEL: &str = "controller-revision-hash";
+pub use crate::controller_revision::HASH_LABEL;
 
 /// The tolerations every DaemonSet pod gets (as upstream's daemon controller adds them).
 pub fn default_tolerations() -> Vec<Toleration> {
@@ -145,7 +146,13 @@ fn max_unavailable(ds: &DaemonSet, desired: i32) -> i32 {
 }
 
 /// Decide for one DaemonSet given every node and the pods of its namespace.
-pub fn reconcile(ds: &DaemonSet, nodes: &[&Node], pods: &[&Pod], now: Timestamp) -> Reconcile {
+pub fn reconcile(
+    ds: &DaemonSet,
+    nodes: &[&Node],
+    pods: &[&Pod],
+    revisions: &[&ControllerRevision],
+    now: Timestamp,
+) -> Reconcile {
     let mut out = Reconcile::default();
     let (Some(name), Some(uid), Some(ns)) = (
         ds.metadata.name.as_deref(),
@@ -164,10 +171,30 @@ pub fn reconcile(ds: &DaemonSet, nodes: &[&Node], pods: &[&Pod], now: Timestamp)
         return out;
     };
     let reference = object_reference("apps/v1", "DaemonSet", &ds.metadata);
-    let hash = template_hash(
+    let collision = ds.status.as_ref().and_then(|s| s.collision_count);
+    // History: the revision of this template, which names the pods that run it.
+    let hash = match history::sync(
+        "apps/v1",
+        "DaemonSet",
+        &ds.metadata,
         &spec.template,
-        ds.status.as_ref().and_then(|s| s.collision_count),
-    );
+        collision,
+        revisions,
+    ) {
+        History::Synced { update, actions } => {
+            out.actions.extend(actions);
+            update.hash
+        }
+        History::Collision { collision_count } => {
+            out.actions.push(Action::PatchStatus {
+                target: Target::DAEMONSETS,
+                namespace: Some(ns.into()),
+                name: name.into(),
+                status: json!({"collisionCount": collision_count}),
+            });
+            return out;
+        }
+    };
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
     let on_delete = spec
         .update_strategy
@@ -268,12 +295,31 @@ pub fn reconcile(ds: &DaemonSet, nodes: &[&Node], pods: &[&Pod], now: Timestamp)
     // Rolling update: replace old pods while the unavailable budget allows.
     if !on_delete {
         let budget = (max_unavailable(ds, desired) - unavailable).max(0) as usize;
-        // Unavailable old pods first: replacing them costs nothing.
-        old_pods.sort_by_key(|p| is_pod_available(p, min_ready, now));
-        for p in old_pods.into_iter().take(budget) {
+        // Unavailable old pods go at once (replacing them costs nothing, as upstream); then
+        // available ones while the unavailable budget allows.
+        let (available_old, unavailable_old): (Vec<&Pod>, Vec<&Pod>) = old_pods
+            .into_iter()
+            .partition(|p| is_pod_available(p, min_ready, now));
+        for p in unavailable_old {
+            delete_pod(&mut out, p);
+        }
+        for p in available_old.into_iter().take(budget) {
             delete_pod(&mut out, p);
         }
     }
+    // History beyond the limit: never the update revision or one a pod runs.
+    let mut live: std::collections::BTreeSet<String> = pods
+        .iter()
+        .filter(|p| is_controlled_by(&p.metadata, uid))
+        .filter_map(|p| p.metadata.labels.as_ref()?.get(HASH_LABEL).cloned())
+        .collect();
+    live.insert(hash.clone());
+    out.actions.extend(history::truncate(
+        uid,
+        revisions,
+        &live,
+        spec.revision_history_limit.unwrap_or(10),
+    ));
     let status = json!({
         "desiredNumberScheduled": desired,
         "currentNumberScheduled": current,
@@ -378,7 +424,7 @@ mod tests {
             ),
         ];
         let refs: Vec<&Node> = nodes.iter().collect();
-        let r = reconcile(&ds(json!({})), &refs, &[], t(0));
+        let r = reconcile(&ds(json!({})), &refs, &[], &[], t(0));
         assert_eq!(
             creates_for(&r),
             vec!["a", "b"],
@@ -386,12 +432,12 @@ mod tests {
         );
         let selective = ds(json!({"nodeSelector": {"disk": "ssd"}}));
         assert_eq!(
-            creates_for(&reconcile(&selective, &refs, &[], t(0))),
+            creates_for(&reconcile(&selective, &refs, &[], &[], t(0))),
             vec!["a"]
         );
         let tolerant = ds(json!({"tolerations": [{"key": "dedicated", "operator": "Exists"}]}));
         assert_eq!(
-            creates_for(&reconcile(&tolerant, &refs, &[], t(0))).len(),
+            creates_for(&reconcile(&tolerant, &refs, &[], &[], t(0))).len(),
             3
         );
     }
@@ -399,10 +445,14 @@ mod tests {
     #[test]
     fn pods_leave_ineligible_and_vanished_nodes() {
         let d = ds(json!({"nodeSelector": {"disk": "ssd"}}));
+        let hash = history::hash(
+            &history::patch_of(&d.spec.as_ref().expect("spec").template),
+            None,
+        );
         let pod = |name: &str, node: &str| -> Pod {
             serde_json::from_value(json!({
                 "metadata": {"name": name, "namespace": "kube-system", "uid": name,
-                             "labels": {"app": "agent"},
+                             "labels": {"app": "agent", HASH_LABEL: hash},
                              "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent", "uid": "ds-uid", "controller": true}]},
                 "spec": {"nodeName": node, "containers": []},
                 "status": {"phase": "Running"}
@@ -415,7 +465,7 @@ mod tests {
         ];
         let refs: Vec<&Node> = nodes.iter().collect();
         let (pa, pb, pz) = (pod("pa", "a"), pod("pb", "b"), pod("pz", "zzz"));
-        let r = reconcile(&d, &refs, &[&pa, &pb, &pz], t(0));
+        let r = reconcile(&d, &refs, &[&pa, &pb, &pz], &[], t(0));
         let deleted: Vec<String> = r
             .actions
             .iter()
@@ -440,5 +490,63 @@ mod tests {
             .expect("status");
         assert_eq!(status["desiredNumberScheduled"], 1);
         assert_eq!(status["numberMisscheduled"], 1);
+    }
+
+    #[test]
+    fn templates_are_kept_as_revisions_that_name_the_pods() {
+        let nodes = [node("a", json!({}), json!([]))];
+        let refs: Vec<&Node> = nodes.iter().collect();
+        let d1 = ds(json!({}));
+        let r = reconcile(&d1, &refs, &[], &[], t(0));
+        let (rev, pod) = {
+            let mut rev = None;
+            let mut pod = None;
+            for a in &r.actions {
+                if let Action::Create { target, object, .. } = a {
+                    if *target == Target::CONTROLLERREVISIONS {
+                        rev = Some(object.clone());
+                    } else if *target == Target::PODS {
+                        pod = Some(object.clone());
+                    }
+                }
+            }
+            (rev.expect("a revision"), pod.expect("a pod"))
+        };
+        assert_eq!(rev["revision"], 1);
+        assert_eq!(
+            rev["metadata"]["labels"]["app"], "agent",
+            "kubectl finds it by the selector"
+        );
+        assert_eq!(rev["metadata"]["ownerReferences"][0]["uid"], "ds-uid");
+        let hash = rev["metadata"]["labels"][HASH_LABEL].clone();
+        assert_eq!(pod["metadata"]["labels"][HASH_LABEL], hash);
+        assert_eq!(
+            rev["metadata"]["name"],
+            format!("agent-{}", hash.as_str().unwrap_or_default())
+        );
+
+        // A new template: a second revision, the old pod replaced.
+        let mut stored: ControllerRevision = serde_json::from_value(rev).expect("revision");
+        stored.metadata.uid = Some("r1".into());
+        let mut running: Pod = serde_json::from_value(pod).expect("pod");
+        running.metadata.uid = Some("p1".into());
+        running.spec.as_mut().expect("spec").node_name = Some("a".into());
+        let d2 = ds(json!({"hostNetwork": true}));
+        let r = reconcile(&d2, &refs, &[&running], &[&stored], t(1));
+        assert!(r.actions.iter().any(|a| matches!(a, Action::Create { target, object, .. } if *target == Target::CONTROLLERREVISIONS && object["revision"] == 2)));
+        assert!(r.actions.iter().any(|a| matches!(a, Action::Delete { target, name, .. } if *target == Target::PODS && name == running.metadata.name.as_deref().unwrap_or_default())));
+        // Back to the first template (rollout undo): revision 1 is renumbered, not copied.
+        let mut second = stored.clone();
+        second.metadata.name = Some("agent-other".into());
+        second.metadata.uid = Some("r2".into());
+        second.revision = 2;
+        second.data = Some(k8s_openapi::apimachinery::pkg::runtime::RawExtension(
+            history::patch_of(&d2.spec.as_ref().expect("spec").template),
+        ));
+        let r = reconcile(&d1, &refs, &[&running], &[&stored, &second], t(2));
+        assert!(r.actions.iter().any(|a| matches!(a, Action::MergePatch { target, patch, .. } if *target == Target::CONTROLLERREVISIONS && patch["revision"] == 3)));
+        assert!(!r.actions.iter().any(
+            |a| matches!(a, Action::Create { target, .. } if *target == Target::CONTROLLERREVISIONS)
+        ));
     }
 }

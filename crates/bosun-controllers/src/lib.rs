@@ -12,17 +12,23 @@
 //! 3. One module per controller, each with a `reconcile` entry point.
 
 pub mod action;
+pub mod controller_revision;
 pub mod cron;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod endpoint_slice;
+pub mod endpoints;
 pub mod garbage_collector;
 pub mod hpa;
+pub mod invalid_spec;
 pub mod job;
 pub mod node_lifecycle;
+pub mod pod_gc;
 pub mod pod_state;
 pub mod pod_template;
 pub mod replicaset;
 pub mod selector;
+pub mod statefulset;
 
 pub use action::{Action, EventType, Reconcile, Target};

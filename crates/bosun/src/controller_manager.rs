@@ -33,6 +33,9 @@ pub struct ControllerManagerArgs {
     /// Pods on an unreachable node are evicted after this long unless they tolerate longer.
     #[arg(long, default_value_t = 300)]
     pub default_toleration_s: u64,
+    /// Finished (Succeeded/Failed) pods kept at most; the oldest beyond are deleted.
+    #[arg(long, default_value_t = bosun_controllers::pod_gc::DEFAULT_THRESHOLD)]
+    pub terminated_pod_gc_threshold: usize,
 }
 
 pub async fn run(args: ControllerManagerArgs) -> Result<()> {
@@ -40,6 +43,7 @@ pub async fn run(args: ControllerManagerArgs) -> Result<()> {
     let settings = bosun_controller_manager::controllers::Settings {
         node_grace: std::time::Duration::from_secs(args.node_monitor_grace_period_s),
         default_toleration: std::time::Duration::from_secs(args.default_toleration_s),
+        terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
     };
     let config = ManagerConfig {
         concurrency: args.concurrency.max(1),
