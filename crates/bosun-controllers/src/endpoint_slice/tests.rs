@@ -54,7 +54,8 @@ fn a_slice_lists_the_pods_with_conditions_labels_and_owner() {
     );
     assert!(controller_ref(&s.metadata).is_some_and(|o| o.uid == "svc-uid" && o.kind == "Service"));
     assert_eq!(s.address_type, "IPv4");
-    let conds: Vec<(String, Option<bool>, Option<bool>, Option<bool>)> = s
+    type Conditions = (String, Option<bool>, Option<bool>, Option<bool>);
+    let conds: Vec<Conditions> = s
         .endpoints
         .iter()
         .map(|e| {
