@@ -64,7 +64,9 @@ fn serialize(doc: &Value) -> Bytes {
 
 fn build(catalog: &Catalog) -> Documents {
     let mut by_gv: BTreeMap<String, Vec<&'static ResourceInfo>> = BTreeMap::new();
-    for res in resources::all() {
+    // metrics.k8s.io is computed on request and has no schemas in k8s-openapi: left out, as a
+    // cluster without metrics-server's OpenAPI would.
+    for res in resources::all().iter().filter(|r| !r.is_computed()) {
         by_gv.entry(gv_path(res)).or_default().push(res);
     }
     let mut v3 = BTreeMap::new();
@@ -78,7 +80,10 @@ fn build(catalog: &Catalog) -> Documents {
         );
         v3.insert(gv.clone(), (h, bytes));
     }
-    let all: Vec<&ResourceInfo> = resources::all().iter().collect();
+    let all: Vec<&ResourceInfo> = resources::all()
+        .iter()
+        .filter(|r| !r.is_computed())
+        .collect();
     Documents {
         v3,
         v3_index: serialize(&json!({"paths": index})),
