@@ -33,6 +33,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi/v3", get(crate::openapi::index))
         .route("/openapi/v3/{*path}", get(crate::openapi::group_version))
+        .route(
+            "/api/v1/namespaces/{namespace}/pods/{name}/exec",
+            any(crate::node_proxy::exec),
+        )
         .route("/api", any(api))
         .route("/api/{*rest}", any(api))
         .route("/apis", any(api))

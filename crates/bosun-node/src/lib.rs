@@ -12,6 +12,7 @@
 pub mod agent;
 pub mod busybox_image;
 pub mod env;
+pub mod exec;
 pub mod ip_pool;
 pub mod lifecycle;
 pub mod node_status;

@@ -1,14 +1,19 @@
-//! The agent's HTTPS endpoint, which the API server proxies `pods/log` to. Only clients with a
+//! The agent's HTTPS endpoint, which the API server proxies `pods/log` and `pods/exec` to. Only clients with a
 //! certificate from the cluster CA naming the API server's kubelet-client identity (or a
 //! `system:masters` member) are served.
 
-use crate::runtime::{ContainerInfo, ContainerRuntime, ContainerState, LogOptions, LogStream};
+use crate::exec::{self, ExecParams};
+use crate::runtime::{
+    ContainerInfo, ContainerRuntime, ContainerState, ExecRequest, LogOptions, LogStream,
+    RuntimeError,
+};
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use futures::StreamExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
@@ -111,8 +116,78 @@ fn limit_bytes(stream: LogStream, limit: u64) -> LogStream {
     Box::pin(stream)
 }
 
+/// `/exec/{namespace}/{pod}/{container}?podUID=&command=...&stdin=&stdout=&stderr=&tty=`,
+/// a WebSocket upgrade.
+async fn exec_in_container(
+    State(state): State<AppState>,
+    Path((_ns, pod, container)): Path<(String, String, String)>,
+    Query(pairs): Query<Vec<(String, String)>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(ws) = ws else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Upgrade request required: exec speaks the v5.channel.k8s.io WebSocket protocol".into(),
+        );
+    };
+    let ws = ws.protocols(exec::PROTOCOLS);
+    if ws.selected_protocol().is_none() {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unsupported remote command protocol; the agent speaks {}",
+                exec::PROTOCOLS.join(", ")
+            ),
+        );
+    }
+    let params = ExecParams::from_query(&pairs);
+    if params.command.is_empty() {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "you must specify at least one command for the container".into(),
+        );
+    }
+    let Ok(all) = state.runtime.list().await else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the container runtime is not answering".into(),
+        );
+    };
+    let Some(run) = all
+        .into_iter()
+        .filter(|c| c.pod_uid == params.pod_uid && c.name == container)
+        .max_by_key(|c| c.attempt)
+    else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("container not found (\"{container}\") in pod \"{pod}\""),
+        );
+    };
+    if !matches!(run.state, ContainerState::Running { .. }) {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("container \"{container}\" in pod \"{pod}\" is not running"),
+        );
+    }
+    let request = ExecRequest {
+        command: params.command.clone(),
+        stdin: params.stdin,
+        tty: params.tty,
+    };
+    let session = match state.runtime.exec_stream(&run.id, request).await {
+        Ok(s) => s,
+        Err(RuntimeError::NotFound(m)) => return text(StatusCode::NOT_FOUND, m),
+        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    ws.on_upgrade(move |socket| exec::serve(socket, session, params))
+}
+
 fn router(runtime: Arc<dyn ContainerRuntime>) -> Router {
     Router::new()
+        .route(
+            "/exec/{namespace}/{pod}/{container}",
+            any(exec_in_container),
+        )
         .route(
             "/containerLogs/{namespace}/{pod}/{container}",
             get(container_logs),
@@ -179,7 +254,7 @@ pub async fn serve(
                     }
                 });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             tokio::select! {
                 _ = conn => {}
                 _ = stop.cancelled() => {}

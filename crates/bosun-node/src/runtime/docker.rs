@@ -20,7 +20,7 @@ use super::{
     TerminalSize,
 };
 use async_trait::async_trait;
-use bollard::Docker;
+pub use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HostConfig};
