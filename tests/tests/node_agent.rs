@@ -501,3 +501,64 @@ spec:
         String::from_utf8_lossy(&left.stdout)
     );
 }
+
+#[test]
+fn process_pods_are_held_to_their_memory_limit_and_the_node_says_limits_are_enforced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = Up::start(dir.path(), &["--nodes", "1"]);
+    let k = Kubectl::new(up.kubeconfig());
+    k.eventually(&["get", "nodes"], T, |o| o.contains(" Ready"));
+    let enforced = jsonpath_node(&k, "bosun-node-0", "bosun\\.dev/limits-enforced");
+    let reason = jsonpath_node(&k, "bosun-node-0", "bosun\\.dev/limits-not-enforced-reason");
+    assert_eq!(
+        enforced, "true",
+        "this host does not let the agent enforce container limits: {reason}"
+    );
+    assert_eq!(reason, "");
+    k.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  nodeName: bosun-node-0
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: sh
+    command: ["tail", "/dev/zero"]
+    resources: {limits: {memory: 32Mi, cpu: 500m}}
+"#,
+    );
+    let reason = k.eventually(
+        &[
+            "get",
+            "pod",
+            "hog",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.terminated.reason}",
+        ],
+        T,
+        |o| !o.is_empty(),
+    );
+    assert_eq!(reason, "OOMKilled");
+    assert_eq!(
+        jsonpath(
+            &k,
+            "hog",
+            "{.status.containerStatuses[0].state.terminated.exitCode}"
+        ),
+        "137"
+    );
+    assert_eq!(jsonpath(&k, "hog", "{.status.phase}"), "Failed");
+}
+
+fn jsonpath_node(k: &Kubectl, node: &str, annotation: &str) -> String {
+    k.ok(&[
+        "get",
+        "node",
+        node,
+        "-o",
+        &format!("jsonpath={{.metadata.annotations.{annotation}}}"),
+    ])
+}

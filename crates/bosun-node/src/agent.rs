@@ -101,7 +101,17 @@ async fn register(
             Err(e) => return Err(e),
         },
         Some(existing) => {
-            let patch = serde_json::json!({"metadata": {"labels": node.metadata.labels, "annotations": node.metadata.annotations}, "spec": {"podCIDR": facts.pod_cidr, "podCIDRs": [facts.pod_cidr]}});
+            let mut annotations = serde_json::json!(node.metadata.annotations);
+            if facts.limits.is_ok()
+                && let Some(a) = annotations.as_object_mut()
+            {
+                // A reason left from an earlier run no longer holds.
+                a.insert(
+                    node_status::LIMITS_REASON_ANNOTATION.into(),
+                    serde_json::Value::Null,
+                );
+            }
+            let patch = serde_json::json!({"metadata": {"labels": node.metadata.labels, "annotations": annotations}, "spec": {"podCIDR": facts.pod_cidr, "podCIDRs": [facts.pod_cidr]}});
             api.patch(&facts.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await?;
             let old = existing

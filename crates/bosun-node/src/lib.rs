@@ -11,6 +11,7 @@
 
 pub mod agent;
 pub mod busybox_image;
+pub mod cgroups;
 pub mod env;
 pub mod exec;
 pub mod ip_pool;

@@ -181,8 +181,8 @@ pub struct ImageInfo {
 pub trait ContainerRuntime: Send + Sync + std::fmt::Debug + 'static {
     /// "process", "docker" or "simulated".
     fn name(&self) -> &'static str;
-    /// Whether cpu/memory limits are enforced (the Node says so).
-    fn enforces_limits(&self) -> bool;
+    /// Whether cpu/memory limits are enforced, or why not (the Node says so).
+    fn limits_enforced(&self) -> Result<(), String>;
     /// Is the runtime healthy? A failure turns the Node NotReady.
     async fn health(&self) -> Result<()>;
     /// Create the pod's sandbox: directories and volumes, the network identity. Returns the

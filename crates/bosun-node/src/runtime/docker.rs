@@ -332,8 +332,8 @@ impl ContainerRuntime for DockerRuntime {
         "docker"
     }
 
-    fn enforces_limits(&self) -> bool {
-        true
+    fn limits_enforced(&self) -> Result<(), String> {
+        Ok(())
     }
 
     async fn health(&self) -> Result<()> {

@@ -68,8 +68,8 @@ impl ContainerRuntime for SimulatedRuntime {
         "simulated"
     }
 
-    fn enforces_limits(&self) -> bool {
-        false
+    fn limits_enforced(&self) -> Result<(), String> {
+        Err("the simulated runtime runs no processes".into())
     }
 
     async fn health(&self) -> Result<()> {
