@@ -395,6 +395,46 @@ spec:
         err.contains("container nope is not valid for pod shell"),
         "{err}"
     );
+
+    // The agent's usage summary, as metrics-server reads it.
+    let summary = stats_summary(&up, &k, "bosun-node-0");
+    assert_eq!(summary["node"]["nodeName"], "bosun-node-0");
+    assert!(summary["node"]["memory"]["workingSetBytes"].as_u64() > Some(0));
+    assert!(summary["node"]["cpu"]["usageCoreNanoSeconds"].as_u64() > Some(0));
+    let pod = summary["pods"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["podRef"]["name"] == "shell"))
+        .unwrap_or_else(|| panic!("no pod shell in {summary}"));
+    assert_eq!(pod["podRef"]["namespace"], "default");
+    assert_eq!(pod["containers"][0]["name"], "c");
+    assert!(pod["memory"]["workingSetBytes"].as_u64() > Some(0), "{pod}");
+    assert!(pod["cpu"]["usageNanoCores"].is_u64(), "{pod}");
+}
+
+/// `GET /stats/summary` from a node's agent, as the API server's kubelet client.
+fn stats_summary(up: &Up, k: &Kubectl, node: &str) -> serde_json::Value {
+    let port = k.ok(&[
+        "get",
+        "node",
+        node,
+        "-o",
+        "jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}",
+    ]);
+    let clients = up.data.join("pki/clients");
+    let out = std::process::Command::new("curl")
+        .args(["-sk", "--max-time", "10", "--cert"])
+        .arg(clients.join("apiserver-kubelet-client.crt"))
+        .arg("--key")
+        .arg(clients.join("apiserver-kubelet-client.key"))
+        .arg(format!("https://127.0.0.1:{port}/stats/summary"))
+        .output()
+        .expect("curl");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not a summary ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 #[test]
@@ -458,6 +498,15 @@ spec:
     );
     assert_eq!((code, out.as_str()), (3, "in\n"));
     k.eventually(&["logs", "box"], T, |o| o.contains("started bar"));
+    let summary = stats_summary(&up, &k, &name);
+    let pod = summary["pods"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["podRef"]["name"] == "box"))
+        .unwrap_or_else(|| panic!("no pod box in {summary}"));
+    assert!(
+        pod["containers"][0]["memory"]["workingSetBytes"].as_u64() > Some(0),
+        "Docker's stats: {pod}"
+    );
 
     let reason = k.eventually(
         &[

@@ -23,6 +23,7 @@ pub mod quantity;
 pub mod runtime;
 pub mod server;
 pub mod shim;
+pub mod stats;
 
 pub use agent::{Agent, AgentConfig};
 pub use runtime::{ContainerRuntime, RuntimeError};

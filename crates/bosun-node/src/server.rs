@@ -7,6 +7,7 @@ use crate::runtime::{
     ContainerInfo, ContainerRuntime, ContainerState, ExecRequest, LogOptions, LogStream,
     RuntimeError,
 };
+use crate::stats;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
@@ -17,6 +18,7 @@ use axum::routing::{any, get};
 use futures::StreamExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +28,9 @@ use tower::ServiceExt;
 #[derive(Debug, Clone)]
 struct AppState {
     runtime: Arc<dyn ContainerRuntime>,
+    node_name: String,
+    pods: PodNames,
+    rates: Arc<stats::Rates>,
 }
 
 /// `GET /containerLogs/{namespace}/{pod}/{container}` query.
@@ -182,7 +187,64 @@ async fn exec_in_container(
     ws.on_upgrade(move |socket| exec::serve(socket, session, params))
 }
 
-fn router(runtime: Arc<dyn ContainerRuntime>) -> Router {
+/// The pods an agent runs: uid → (namespace, name), kept by the agent for the endpoint.
+pub type PodNames = Arc<std::sync::RwLock<HashMap<String, (String, String)>>>;
+
+/// `GET /stats/summary`: the node's and its pods' usage, as the kubelet serves it.
+async fn stats_summary(State(state): State<AppState>) -> Response {
+    let Ok(containers) = state.runtime.list().await else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the container runtime is not answering".into(),
+        );
+    };
+    let ids: Vec<String> = containers
+        .iter()
+        .filter(|c| matches!(c.state, ContainerState::Running { .. }))
+        .map(|c| c.id.clone())
+        .collect();
+    // Without an earlier reading there is no rate yet: take one now, and another shortly.
+    let rounds = if state.rates.is_empty() { 2 } else { 1 };
+    let mut summary = None;
+    for round in 0..rounds {
+        if round > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let usage = match state.runtime.usage(&ids).await {
+            Ok(u) => u,
+            Err(e) => return text(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        };
+        let node = tokio::task::spawn_blocking(stats::node_usage)
+            .await
+            .unwrap_or(stats::NodeUsage {
+                core_nanoseconds: 0,
+                memory_usage_bytes: 0,
+                memory_working_set_bytes: 0,
+            });
+        let pods = state
+            .pods
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let rates = state.rates.clone();
+        summary = Some(stats::summary(
+            &state.node_name,
+            k8s_openapi::jiff::Timestamp::now(),
+            node,
+            &containers,
+            &usage,
+            &pods,
+            &move |key, sample| rates.observe(key, sample),
+        ));
+    }
+    state
+        .rates
+        .retain(&|key| key == "node" || ids.iter().any(|id| id == key));
+    let body = serde_json::to_vec(&summary).unwrap_or_default();
+    (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+}
+
+fn router(runtime: Arc<dyn ContainerRuntime>, node_name: String, pods: PodNames) -> Router {
     Router::new()
         .route(
             "/exec/{namespace}/{pod}/{container}",
@@ -193,7 +255,13 @@ fn router(runtime: Arc<dyn ContainerRuntime>) -> Router {
             get(container_logs),
         )
         .route("/healthz", get(|| async { "ok" }))
-        .with_state(AppState { runtime })
+        .route("/stats/summary", get(stats_summary))
+        .with_state(AppState {
+            runtime,
+            node_name,
+            pods,
+            rates: Arc::new(stats::Rates::default()),
+        })
 }
 
 /// Whether a verified client certificate may use the agent's endpoint.
@@ -209,10 +277,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
     runtime: Arc<dyn ContainerRuntime>,
+    node_name: String,
+    pods: PodNames,
     stop: CancellationToken,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let app = router(runtime);
+    let app = router(runtime, node_name, pods);
     loop {
         let tcp = tokio::select! {
             _ = stop.cancelled() => return,

@@ -124,6 +124,17 @@ async fn conformance(rt: &dyn ContainerRuntime) {
         .await
         .expect("start b");
     assert_ne!(a, b, "container ids are distinct");
+    let usage = rt
+        .usage(&[a.clone(), b.clone(), "gone".into()])
+        .await
+        .expect("usage");
+    assert!(
+        usage.get(&a).is_some_and(
+            |u| u.memory_usage_bytes > 0 && u.memory_working_set_bytes <= u.memory_usage_bytes
+        ),
+        "a running container uses memory: {usage:?}"
+    );
+    assert!(!usage.contains_key("gone"));
     assert!(matches!(
         state_of(rt, &a).await,
         Some(ContainerState::Running { .. })

@@ -16,8 +16,9 @@
 
 use super::volumes::{self, write_atomic};
 use super::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecEvent, ExecRequest,
-    ExecSession, ImageInfo, LogOptions, LogStream, Result, RuntimeError, SandboxConfig, log_file,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ContainerUsage, ExecEvent,
+    ExecRequest, ExecSession, ImageInfo, LogOptions, LogStream, ProcTable, Result, RuntimeError,
+    SandboxConfig, log_file,
 };
 use crate::cgroups::{Cgroups, Limits};
 use async_trait::async_trait;
@@ -26,6 +27,7 @@ use k8s_openapi::jiff::Timestamp;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -555,6 +557,26 @@ impl ContainerRuntime for ProcessRuntime {
 
     async fn images(&self) -> Result<Vec<ImageInfo>> {
         Ok(Vec::new())
+    }
+
+    async fn usage(&self, ids: &[String]) -> Result<HashMap<String, ContainerUsage>> {
+        let mut runs = Vec::new();
+        for id in ids {
+            let Ok(dir) = self.container_dir(id) else {
+                continue;
+            };
+            if let Some(rec) = Self::read_recorded(&dir) {
+                runs.push((id.clone(), rec));
+            }
+        }
+        let groups: Vec<i32> = runs.iter().map(|(_, r)| r.pid).collect();
+        let table = tokio::task::spawn_blocking(move || ProcTable::read(&groups))
+            .await
+            .map_err(|e| RuntimeError::Runtime(e.to_string()))?;
+        Ok(runs
+            .into_iter()
+            .filter_map(|(id, rec)| table.usage(rec.pid, &rec.cgroups).map(|u| (id, u)))
+            .collect())
     }
 
     async fn changed(&self) {
