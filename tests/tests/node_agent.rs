@@ -611,3 +611,140 @@ fn jsonpath_node(k: &Kubectl, node: &str, annotation: &str) -> String {
         &format!("jsonpath={{.metadata.annotations.{annotation}}}"),
     ])
 }
+
+/// `bosun up` on `port` over the data dir `data`, logging to `log`; returns once ready.
+fn up_on(data: &std::path::Path, port: u16, log: std::path::PathBuf) -> Proc {
+    let args: Vec<String> = [
+        "up",
+        "--data-dir",
+        &data.display().to_string(),
+        "--port",
+        &port.to_string(),
+        "--nodes",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let proc = Proc::start(&args, log);
+    let deadline = Instant::now() + T;
+    while !proc.log_text().contains("bosun is ready") {
+        assert!(
+            Instant::now() < deadline,
+            "bosun up did not come back:\n{}",
+            proc.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    proc
+}
+
+#[test]
+fn pods_keep_running_while_the_api_server_is_away_and_status_catches_up_on_reconnect() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = Up::start(dir.path(), &["--nodes", "0"]);
+    let k = Kubectl::new(up.kubeconfig());
+    let flags = dir.path().join("flags");
+    std::fs::create_dir_all(&flags).expect("flags dir");
+    let agent_args: Vec<String> = [
+        "node",
+        "--name",
+        "solo",
+        "--kubeconfig",
+        &up.kubeconfig().display().to_string(),
+        "--data-dir",
+        &dir.path().join("node").display().to_string(),
+        "--pod-cidr",
+        "127.121.0.0/24",
+        "--port",
+        "0",
+        "--lease-interval-s",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let _agent = Proc::start(&agent_args, dir.path().join("agent.log"));
+    k.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: steady}}
+spec:
+  nodeName: solo
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: sh
+    command: ["sh", "-c", "exec sleep 600 # marker-steady-{pid}"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: ender}}
+spec:
+  nodeName: solo
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: sh
+    command: ["sh", "-c", "while [ ! -f {flag} ]; do sleep 0.1; done; echo ending; exit 3"]
+"#,
+        pid = std::process::id(),
+        flag = flags.join("end").display(),
+    ));
+    for pod in ["steady", "ender"] {
+        k.ok(&[
+            "wait",
+            "--for=jsonpath={.status.phase}=Running",
+            &format!("pod/{pod}"),
+            "--timeout=30s",
+        ]);
+    }
+    let marker = format!("marker-steady-{}", std::process::id());
+    assert!(process_running(&marker));
+
+    // The API server goes away; while it is gone, a container ends.
+    let Up {
+        proc: mut api,
+        port,
+        data,
+    } = up;
+    api.kill();
+    std::fs::write(flags.join("end"), b"").expect("flag");
+    let deadline = Instant::now() + T;
+    while process_running(&format!("{}", flags.join("end").display())) {
+        assert!(
+            Instant::now() < deadline,
+            "the ending container did not end"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        process_running(&marker),
+        "a pod stopped when the API server went away"
+    );
+
+    // Back on the same data dir and port: the status the agent could not write arrives.
+    let _api = up_on(&data, port, dir.path().join("up2.log"));
+    k.eventually(
+        &["get", "pod", "ender", "-o", "jsonpath={.status.phase}"],
+        T,
+        |o| o == "Failed",
+    );
+    assert_eq!(
+        jsonpath(
+            &k,
+            "ender",
+            "{.status.containerStatuses[0].state.terminated.exitCode}"
+        ),
+        "3"
+    );
+    assert_eq!(jsonpath(&k, "steady", "{.status.phase}"), "Running");
+    assert_eq!(
+        jsonpath(&k, "steady", "{.status.containerStatuses[0].restartCount}"),
+        "0"
+    );
+    assert!(process_running(&marker));
+    k.ok(&["delete", "pod", "steady", "ender", "--timeout=30s"]);
+    assert!(!process_running(&marker), "the pod outlived its deletion");
+}
