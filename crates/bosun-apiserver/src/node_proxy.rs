@@ -1,11 +1,15 @@
-//! `pods/log`: the API server finds the pod's node and streams the container's log from that
-//! node agent's HTTPS endpoint, authenticating with its kubelet-client certificate.
+//! `pods/log` and `pods/exec`: the API server finds the pod's node and talks to that node
+//! agent's HTTPS endpoint with its kubelet-client certificate: it streams the container's log,
+//! and for exec it forwards the client's upgrade request and then relays the upgraded
+//! connection byte for byte (as kube-apiserver's upgrade-aware proxy does), so the client and
+//! the agent speak the remote command protocol end to end.
 
 use crate::registry;
-use crate::response::Result;
+use crate::response::{Failure, Result};
 use crate::state::AppState;
 use axum::body::Body;
-use axum::http::StatusCode;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bosun_api::{ApiError, ResourceInfo, resources};
 use serde_json::Value;
@@ -73,17 +77,25 @@ fn core(plural: &str) -> Result<&'static ResourceInfo> {
         .ok_or_else(|| ApiError::internal(&format!("no {plural} resource")).into())
 }
 
-/// `GET /api/v1/namespaces/{ns}/pods/{name}/log`.
-pub async fn pod_log(
+/// Where a request for a pod's container goes: the agent's address and what to ask it.
+struct PodTarget {
+    node_name: String,
+    host: String,
+    port: u16,
+    uid: String,
+    container: String,
+}
+
+async fn pod_target(
     state: &AppState,
     namespace: Option<&str>,
     name: &str,
-    query: &HashMap<String, String>,
-) -> Result<Response> {
+    container: Option<&str>,
+) -> Result<PodTarget> {
     let pod = registry::get(state.store(), core("pods")?, namespace, name)
         .await?
         .object;
-    let container = choose_container(&pod, name, query.get("container").map(String::as_str))?;
+    let container = choose_container(&pod, name, container)?;
     let Some(node_name) = pod
         .pointer("/spec/nodeName")
         .and_then(Value::as_str)
@@ -98,25 +110,57 @@ pub async fn pod_log(
         .await?
         .object;
     let Some((host, port)) = agent_endpoint(&node) else {
-        return Err(ApiError::bad_request(&format!("node {node_name:?} serves no logs")).into());
-    };
-    let Some(client) = state.kubelet_client() else {
-        return Err(ApiError::unavailable("this API server has no node agent client").into());
+        return Err(
+            ApiError::bad_request(&format!("node {node_name:?} serves no containers")).into(),
+        );
     };
     let uid = pod
         .pointer("/metadata/uid")
         .and_then(Value::as_str)
-        .unwrap_or("");
+        .unwrap_or("")
+        .to_string();
+    Ok(PodTarget {
+        node_name: node_name.to_string(),
+        host,
+        port,
+        uid,
+        container,
+    })
+}
+
+/// `GET /api/v1/namespaces/{ns}/pods/{name}/log`.
+pub async fn pod_log(
+    state: &AppState,
+    namespace: Option<&str>,
+    name: &str,
+    query: &HashMap<String, String>,
+) -> Result<Response> {
+    let t = pod_target(
+        state,
+        namespace,
+        name,
+        query.get("container").map(String::as_str),
+    )
+    .await?;
+    let Some(client) = state.kubelet_client() else {
+        return Err(ApiError::unavailable("this API server has no node agent client").into());
+    };
     let ns = namespace.unwrap_or("default");
-    let mut params: Vec<(&str, String)> = vec![("podUID", uid.to_string())];
+    let mut params: Vec<(&str, String)> = vec![("podUID", t.uid.clone())];
     for key in ["follow", "previous", "tailLines", "limitBytes"] {
         if let Some(v) = query.get(key) {
             params.push((key, v.clone()));
         }
     }
-    let url = format!("https://{host}:{port}/containerLogs/{ns}/{name}/{container}");
+    let url = format!(
+        "https://{}:{}/containerLogs/{ns}/{name}/{}",
+        t.host, t.port, t.container
+    );
     let resp = client.get(&url).query(&params).send().await.map_err(|e| {
-        ApiError::unavailable(&format!("cannot reach the node agent of {node_name}: {e}"))
+        ApiError::unavailable(&format!(
+            "cannot reach the node agent of {}: {e}",
+            t.node_name
+        ))
     })?;
     let status = resp.status();
     if !status.is_success() {
@@ -125,6 +169,128 @@ pub async fn pod_log(
     }
     let body = Body::from_stream(resp.bytes_stream());
     Ok((StatusCode::OK, [("content-type", "text/plain")], body).into_response())
+}
+
+/// The request headers an upgrade carries to the agent: the upgrade itself and the
+/// WebSocket (or SPDY) negotiation.
+pub fn upgrade_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for (name, value) in headers {
+        let n = name.as_str();
+        if n == "connection"
+            || n == "upgrade"
+            || n.starts_with("sec-websocket-")
+            || n == "x-stream-protocol-version"
+        {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// `GET|POST /api/v1/namespaces/{ns}/pods/{name}/exec`: an upgrade request proxied to the
+/// pod's node agent.
+pub async fn exec(
+    State(state): State<AppState>,
+    Path((namespace, name)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    match proxy_upgrade(&state, &namespace, &name, "exec", req).await {
+        Ok(r) => r,
+        Err(f) => f.into_response(),
+    }
+}
+
+async fn proxy_upgrade(
+    state: &AppState,
+    namespace: &str,
+    name: &str,
+    what: &str,
+    mut req: Request,
+) -> Result<Response> {
+    let query: Vec<(String, String)> = match req.uri().query() {
+        Some(q) => serde_urlencoded::from_str(q)
+            .map_err(|e| ApiError::bad_request(&format!("invalid query: {e}")))?,
+        None => Vec::new(),
+    };
+    let asked = query
+        .iter()
+        .find(|(k, _)| k == "container")
+        .map(|(_, v)| v.clone());
+    let t = pod_target(state, Some(namespace), name, asked.as_deref()).await?;
+    let upgrading = req
+        .headers()
+        .get(header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"));
+    if !upgrading || !req.headers().contains_key(header::UPGRADE) {
+        return Err(ApiError::bad_request("Upgrade request required").into());
+    }
+    let Some(client) = state.kubelet_client() else {
+        return Err(ApiError::unavailable("this API server has no node agent client").into());
+    };
+    let on_client_upgrade = hyper::upgrade::on(&mut req);
+    let mut params: Vec<(String, String)> = query
+        .into_iter()
+        .filter(|(k, _)| k != "container" && k != "podUID")
+        .collect();
+    params.push(("podUID".into(), t.uid.clone()));
+    let url = format!(
+        "https://{}:{}/{what}/{namespace}/{name}/{}",
+        t.host, t.port, t.container
+    );
+    let resp = client
+        .request(req.method().clone(), &url)
+        .version(axum::http::Version::HTTP_11)
+        .headers(upgrade_headers(req.headers()))
+        .query(&params)
+        .send()
+        .await
+        .map_err(|e| {
+            ApiError::unavailable(&format!(
+                "cannot reach the node agent of {}: {e}",
+                t.node_name
+            ))
+        })?;
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(ApiError::bad_request(text.trim()).into());
+    }
+    let mut answer = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
+    for (k, v) in resp.headers() {
+        let n = k.as_str();
+        if n == "connection"
+            || n == "upgrade"
+            || n.starts_with("sec-websocket-")
+            || n == "x-stream-protocol-version"
+        {
+            answer = answer.header(k.clone(), v.clone());
+        }
+    }
+    if !resp.headers().contains_key(header::CONNECTION) {
+        answer = answer.header(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    }
+    let node = t.node_name.clone();
+    // Relay until either side closes; the task ends with the connection.
+    tokio::spawn(async move {
+        let (agent, client) = match tokio::join!(resp.upgrade(), on_client_upgrade) {
+            (Ok(a), Ok(c)) => (a, c),
+            (Err(e), _) => {
+                tracing::warn!(node = %node, error = %e, "exec: the agent did not upgrade");
+                return;
+            }
+            (_, Err(e)) => {
+                tracing::debug!(error = %e, "exec: the client did not upgrade");
+                return;
+            }
+        };
+        let mut agent = agent;
+        let mut client = hyper_util::rt::TokioIo::new(client);
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut agent).await;
+    });
+    answer
+        .body(Body::empty())
+        .map_err(|e| Failure(ApiError::internal(&e.to_string())))
 }
 
 #[cfg(test)]

@@ -34,6 +34,10 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi/v3", get(crate::openapi::index))
         .route("/openapi/v3/{*path}", get(crate::openapi::group_version))
         .route("/openapi/v2", get(crate::openapi::v2))
+        .route(
+            "/api/v1/namespaces/{namespace}/pods/{name}/exec",
+            any(crate::node_proxy::exec),
+        )
         .route("/api", any(api))
         .route("/api/{*rest}", any(api))
         .route("/apis", any(api))

@@ -6,6 +6,7 @@ use crate::ip_pool::IpPool;
 use crate::node_status::{self, NodeFacts};
 use crate::pod_worker::{self, PodInput, PodWorker, WorkerContext};
 use crate::runtime::{ContainerInfo, ContainerRuntime};
+use crate::server::PodNames;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{ContainerImage, Node, Pod};
@@ -61,19 +62,29 @@ impl Agent {
             pools.insert(n.name.clone(), IpPool::new(&n.pod_cidr)?);
         }
         let stop = CancellationToken::new();
+        let mut names = None;
         if let Some((listener, tls)) = endpoint {
+            let shared = PodNames::default();
+            names = Some(shared.clone());
             let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
             for n in &mut config.nodes {
                 n.port = port;
             }
+            let node_name = config
+                .nodes
+                .first()
+                .map(|n| n.name.clone())
+                .unwrap_or_default();
             tokio::spawn(crate::server::serve(
                 listener,
                 tls,
                 runtime.clone(),
+                node_name,
+                shared,
                 stop.clone(),
             ));
         }
-        let task = tokio::spawn(run(config, client, runtime, pools, stop.clone()));
+        let task = tokio::spawn(run(config, client, runtime, pools, names, stop.clone()));
         Ok(Self { stop, task })
     }
 
@@ -101,7 +112,17 @@ async fn register(
             Err(e) => return Err(e),
         },
         Some(existing) => {
-            let patch = serde_json::json!({"metadata": {"labels": node.metadata.labels, "annotations": node.metadata.annotations}, "spec": {"podCIDR": facts.pod_cidr, "podCIDRs": [facts.pod_cidr]}});
+            let mut annotations = serde_json::json!(node.metadata.annotations);
+            if facts.limits.is_ok()
+                && let Some(a) = annotations.as_object_mut()
+            {
+                // A reason left from an earlier run no longer holds.
+                a.insert(
+                    node_status::LIMITS_REASON_ANNOTATION.into(),
+                    serde_json::Value::Null,
+                );
+            }
+            let patch = serde_json::json!({"metadata": {"labels": node.metadata.labels, "annotations": annotations}, "spec": {"podCIDR": facts.pod_cidr, "podCIDRs": [facts.pod_cidr]}});
             api.patch(&facts.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await?;
             let old = existing
@@ -244,6 +265,8 @@ async fn heartbeat(
 
 struct PodTable {
     workers: HashMap<String, PodWorker>,
+    /// The same pods' names, for the endpoint's usage summary (when there is an endpoint).
+    names: Option<PodNames>,
     /// pod uid → node name, for address release.
     node_of: HashMap<String, String>,
     pools: HashMap<String, IpPool>,
@@ -255,6 +278,7 @@ async fn run(
     client: kube::Client,
     runtime: Arc<dyn ContainerRuntime>,
     pools: HashMap<String, IpPool>,
+    names: Option<PodNames>,
     stop: CancellationToken,
 ) {
     let hb = tokio::spawn(heartbeat(
@@ -278,6 +302,7 @@ async fn run(
     let mut events = watcher(pods, watch_config).boxed();
     let mut table = PodTable {
         workers: HashMap::new(),
+        names,
         node_of: HashMap::new(),
         pools,
         containers: HashMap::new(),
@@ -306,6 +331,12 @@ async fn run(
             Some(uid) = done_rx.recv() => {
                 table.workers.remove(&uid);
                 table.containers.remove(&uid);
+                if let Some(names) = &table.names {
+                    names
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&uid);
+                }
                 if let Some(node) = table.node_of.remove(&uid)
                     && let Some(pool) = table.pools.get_mut(&node)
                 {
@@ -446,8 +477,18 @@ fn on_pod(
         sync_slots: slots.1.clone(),
     };
     let adopted = table.containers.get(&uid).cloned().unwrap_or_default();
+    let pod_name = (
+        pod.metadata.namespace.clone().unwrap_or_default(),
+        pod.metadata.name.clone().unwrap_or_default(),
+    );
     let worker = pod_worker::spawn(ctx, pod, ip, adopted, done.clone(), stop.child_token());
     table.node_of.insert(uid.clone(), node);
+    if let Some(names) = &table.names {
+        names
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(uid.clone(), pod_name);
+    }
     table.workers.insert(uid, worker);
 }
 

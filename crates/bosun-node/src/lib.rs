@@ -11,7 +11,9 @@
 
 pub mod agent;
 pub mod busybox_image;
+pub mod cgroups;
 pub mod env;
+pub mod exec;
 pub mod ip_pool;
 pub mod lifecycle;
 pub mod node_status;
@@ -21,6 +23,7 @@ pub mod quantity;
 pub mod runtime;
 pub mod server;
 pub mod shim;
+pub mod stats;
 
 pub use agent::{Agent, AgentConfig};
 pub use runtime::{ContainerRuntime, RuntimeError};

@@ -21,11 +21,26 @@ pub struct NodeFacts {
     pub max_pods: i64,
     pub labels: BTreeMap<String, String>,
     pub runtime: String,
-    pub limits_enforced: bool,
+    /// Whether cpu/memory limits are enforced, or why not.
+    pub limits: Result<(), String>,
 }
 
 /// Annotation saying whether cpu/memory limits are enforced on this node.
 pub const LIMITS_ANNOTATION: &str = "bosun.dev/limits-enforced";
+/// Annotation saying why they are not, when they are not.
+pub const LIMITS_REASON_ANNOTATION: &str = "bosun.dev/limits-not-enforced-reason";
+
+/// The Node's annotations about limits.
+pub fn limit_annotations(facts: &NodeFacts) -> BTreeMap<String, String> {
+    let mut a = BTreeMap::from([(
+        LIMITS_ANNOTATION.to_string(),
+        facts.limits.is_ok().to_string(),
+    )]);
+    if let Err(reason) = &facts.limits {
+        a.insert(LIMITS_REASON_ANNOTATION.to_string(), reason.clone());
+    }
+    a
+}
 
 fn cpu_quantity(milli: i64) -> Quantity {
     Quantity(if milli % 1000 == 0 {
@@ -134,10 +149,7 @@ pub fn node(
         metadata: ObjectMeta {
             name: Some(facts.name.clone()),
             labels: Some(labels(facts)),
-            annotations: Some(BTreeMap::from([(
-                LIMITS_ANNOTATION.to_string(),
-                facts.limits_enforced.to_string(),
-            )])),
+            annotations: Some(limit_annotations(facts)),
             ..ObjectMeta::default()
         },
         spec: Some(NodeSpec {
@@ -232,7 +244,7 @@ mod tests {
             max_pods: 110,
             labels: BTreeMap::from([("zone".into(), "a".into())]),
             runtime: "process".into(),
-            limits_enforced: false,
+            limits: Err("no cgroups here".into()),
         }
     }
 
@@ -240,6 +252,9 @@ mod tests {
     fn a_registered_node_says_what_it_offers_and_how_to_reach_it() {
         let t = Timestamp::UNIX_EPOCH;
         let n = node(&facts(), Vec::new(), Ok(()), t);
+        let annotations = n.metadata.annotations.clone().expect("annotations");
+        assert_eq!(annotations[LIMITS_ANNOTATION], "false");
+        assert_eq!(annotations[LIMITS_REASON_ANNOTATION], "no cgroups here");
         let labels = n.metadata.labels.expect("labels");
         assert_eq!(labels["kubernetes.io/hostname"], "n1");
         assert_eq!(labels["kubernetes.io/os"], "linux");

@@ -5,6 +5,7 @@ pub mod docker;
 pub mod log_file;
 pub mod process;
 pub mod simulated;
+pub mod usage;
 pub mod volumes;
 
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ use std::pin::Pin;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::DropGuard;
+pub use usage::ProcTable;
 
 /// Errors of a runtime. `reason` strings follow the kubelet's waiting reasons.
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +170,16 @@ pub struct LogOptions {
 /// A container's log as a stream of chunks.
 pub type LogStream = Pin<Box<dyn futures::Stream<Item = std::io::Result<Bytes>> + Send>>;
 
+/// A running container's resource usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContainerUsage {
+    /// CPU time used since the container started.
+    pub cpu_core_nanoseconds: u64,
+    pub memory_usage_bytes: u64,
+    /// Memory that cannot be reclaimed under pressure (the usage less inactive file pages).
+    pub memory_working_set_bytes: u64,
+}
+
 /// An image the runtime has, for `status.images`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageInfo {
@@ -181,8 +193,8 @@ pub struct ImageInfo {
 pub trait ContainerRuntime: Send + Sync + std::fmt::Debug + 'static {
     /// "process", "docker" or "simulated".
     fn name(&self) -> &'static str;
-    /// Whether cpu/memory limits are enforced (the Node says so).
-    fn enforces_limits(&self) -> bool;
+    /// Whether cpu/memory limits are enforced, or why not (the Node says so).
+    fn limits_enforced(&self) -> Result<(), String>;
     /// Is the runtime healthy? A failure turns the Node NotReady.
     async fn health(&self) -> Result<()>;
     /// Create the pod's sandbox: directories and volumes, the network identity. Returns the
@@ -239,6 +251,11 @@ pub trait ContainerRuntime: Send + Sync + std::fmt::Debug + 'static {
     async fn logs(&self, id: &str, options: LogOptions) -> Result<LogStream>;
     /// Images present.
     async fn images(&self) -> Result<Vec<ImageInfo>>;
+    /// The usage of these running containers (ids the runtime no longer runs are left out).
+    async fn usage(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, ContainerUsage>>;
     /// Resolves when any container may have changed state (an exit); runtimes without
     /// notifications resolve after a poll interval.
     async fn changed(&self);

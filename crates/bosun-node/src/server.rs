@@ -1,17 +1,24 @@
-//! The agent's HTTPS endpoint, which the API server proxies `pods/log` to. Only clients with a
+//! The agent's HTTPS endpoint, which the API server proxies `pods/log` and `pods/exec` to. Only clients with a
 //! certificate from the cluster CA naming the API server's kubelet-client identity (or a
 //! `system:masters` member) are served.
 
-use crate::runtime::{ContainerInfo, ContainerRuntime, ContainerState, LogOptions, LogStream};
+use crate::exec::{self, ExecParams};
+use crate::runtime::{
+    ContainerInfo, ContainerRuntime, ContainerState, ExecRequest, LogOptions, LogStream,
+    RuntimeError,
+};
+use crate::stats;
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use futures::StreamExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +28,9 @@ use tower::ServiceExt;
 #[derive(Debug, Clone)]
 struct AppState {
     runtime: Arc<dyn ContainerRuntime>,
+    node_name: String,
+    pods: PodNames,
+    rates: Arc<stats::Rates>,
 }
 
 /// `GET /containerLogs/{namespace}/{pod}/{container}` query.
@@ -111,14 +121,147 @@ fn limit_bytes(stream: LogStream, limit: u64) -> LogStream {
     Box::pin(stream)
 }
 
-fn router(runtime: Arc<dyn ContainerRuntime>) -> Router {
+/// `/exec/{namespace}/{pod}/{container}?podUID=&command=...&stdin=&stdout=&stderr=&tty=`,
+/// a WebSocket upgrade.
+async fn exec_in_container(
+    State(state): State<AppState>,
+    Path((_ns, pod, container)): Path<(String, String, String)>,
+    Query(pairs): Query<Vec<(String, String)>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(ws) = ws else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Upgrade request required: exec speaks the v5.channel.k8s.io WebSocket protocol".into(),
+        );
+    };
+    let ws = ws.protocols(exec::PROTOCOLS);
+    if ws.selected_protocol().is_none() {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unsupported remote command protocol; the agent speaks {}",
+                exec::PROTOCOLS.join(", ")
+            ),
+        );
+    }
+    let params = ExecParams::from_query(&pairs);
+    if params.command.is_empty() {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "you must specify at least one command for the container".into(),
+        );
+    }
+    let Ok(all) = state.runtime.list().await else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the container runtime is not answering".into(),
+        );
+    };
+    let Some(run) = all
+        .into_iter()
+        .filter(|c| c.pod_uid == params.pod_uid && c.name == container)
+        .max_by_key(|c| c.attempt)
+    else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("container not found (\"{container}\") in pod \"{pod}\""),
+        );
+    };
+    if !matches!(run.state, ContainerState::Running { .. }) {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("container \"{container}\" in pod \"{pod}\" is not running"),
+        );
+    }
+    let request = ExecRequest {
+        command: params.command.clone(),
+        stdin: params.stdin,
+        tty: params.tty,
+    };
+    let session = match state.runtime.exec_stream(&run.id, request).await {
+        Ok(s) => s,
+        Err(RuntimeError::NotFound(m)) => return text(StatusCode::NOT_FOUND, m),
+        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    ws.on_upgrade(move |socket| exec::serve(socket, session, params))
+}
+
+/// The pods an agent runs: uid → (namespace, name), kept by the agent for the endpoint.
+pub type PodNames = Arc<std::sync::RwLock<HashMap<String, (String, String)>>>;
+
+/// `GET /stats/summary`: the node's and its pods' usage, as the kubelet serves it.
+async fn stats_summary(State(state): State<AppState>) -> Response {
+    let Ok(containers) = state.runtime.list().await else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the container runtime is not answering".into(),
+        );
+    };
+    let ids: Vec<String> = containers
+        .iter()
+        .filter(|c| matches!(c.state, ContainerState::Running { .. }))
+        .map(|c| c.id.clone())
+        .collect();
+    // Without an earlier reading there is no rate yet: take one now, and another shortly.
+    let rounds = if state.rates.is_empty() { 2 } else { 1 };
+    let mut summary = None;
+    for round in 0..rounds {
+        if round > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let usage = match state.runtime.usage(&ids).await {
+            Ok(u) => u,
+            Err(e) => return text(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        };
+        let node = tokio::task::spawn_blocking(stats::node_usage)
+            .await
+            .unwrap_or(stats::NodeUsage {
+                core_nanoseconds: 0,
+                memory_usage_bytes: 0,
+                memory_working_set_bytes: 0,
+            });
+        let pods = state
+            .pods
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let rates = state.rates.clone();
+        summary = Some(stats::summary(
+            &state.node_name,
+            k8s_openapi::jiff::Timestamp::now(),
+            node,
+            &containers,
+            &usage,
+            &pods,
+            &move |key, sample| rates.observe(key, sample),
+        ));
+    }
+    state
+        .rates
+        .retain(&|key| key == "node" || ids.iter().any(|id| id == key));
+    let body = serde_json::to_vec(&summary).unwrap_or_default();
+    (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+}
+
+fn router(runtime: Arc<dyn ContainerRuntime>, node_name: String, pods: PodNames) -> Router {
     Router::new()
+        .route(
+            "/exec/{namespace}/{pod}/{container}",
+            any(exec_in_container),
+        )
         .route(
             "/containerLogs/{namespace}/{pod}/{container}",
             get(container_logs),
         )
         .route("/healthz", get(|| async { "ok" }))
-        .with_state(AppState { runtime })
+        .route("/stats/summary", get(stats_summary))
+        .with_state(AppState {
+            runtime,
+            node_name,
+            pods,
+            rates: Arc::new(stats::Rates::default()),
+        })
 }
 
 /// Whether a verified client certificate may use the agent's endpoint.
@@ -134,10 +277,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
     runtime: Arc<dyn ContainerRuntime>,
+    node_name: String,
+    pods: PodNames,
     stop: CancellationToken,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let app = router(runtime);
+    let app = router(runtime, node_name, pods);
     loop {
         let tcp = tokio::select! {
             _ = stop.cancelled() => return,
@@ -179,7 +324,7 @@ pub async fn serve(
                     }
                 });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             tokio::select! {
                 _ = conn => {}
                 _ = stop.cancelled() => {}

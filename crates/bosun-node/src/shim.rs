@@ -6,11 +6,64 @@
 use crate::runtime::process::ExitRecord;
 use k8s_openapi::jiff::Timestamp;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Run `command`, record its end in `exit_file`, and return the code the shim should exit
-/// with (the child's, or 128 + signal).
-pub async fn run(exit_file: &Path, command: &[String]) -> i32 {
+/// The shim's arguments: `<exit file> [--cgroup DIR]... -- <command...>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShimArgs {
+    pub exit_file: PathBuf,
+    pub cgroups: Vec<PathBuf>,
+    pub command: Vec<String>,
+}
+
+pub const USAGE: &str = "usage: container-shim <exit file> [--cgroup DIR]... -- <command...>";
+
+pub fn parse_args(args: &[String]) -> Result<ShimArgs, &'static str> {
+    let (exit_file, mut rest) = args.split_first().ok_or(USAGE)?;
+    let mut cgroups = Vec::new();
+    while let Some((flag, after)) = rest.split_first() {
+        match flag.as_str() {
+            "--cgroup" => {
+                let (dir, after) = after.split_first().ok_or(USAGE)?;
+                cgroups.push(PathBuf::from(dir));
+                rest = after;
+            }
+            "--" => {
+                rest = after;
+                break;
+            }
+            _ => break,
+        }
+    }
+    Ok(ShimArgs {
+        exit_file: PathBuf::from(exit_file),
+        cgroups,
+        command: rest.to_vec(),
+    })
+}
+
+/// The shim as a program: parse `args`, run, exit with the command's code.
+pub fn main(args: &[String]) -> std::process::ExitCode {
+    let args = match parse_args(args) {
+        Ok(a) => a,
+        Err(usage) => {
+            eprintln!("{usage}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return std::process::ExitCode::from(128);
+    };
+    let code = runtime.block_on(run(&args.exit_file, &args.cgroups, &args.command));
+    std::process::ExitCode::from(u8::try_from(code & 0xff).unwrap_or(255))
+}
+
+/// Join `cgroups`, run `command`, record its end in `exit_file`, and return the code the
+/// shim should exit with (the child's, or 128 + signal).
+pub async fn run(exit_file: &Path, cgroups: &[PathBuf], command: &[String]) -> i32 {
     use tokio::signal::unix::{SignalKind, signal};
     // Handlers, not "ignore": handlers are reset in the child on exec, ignores are not.
     let mut term = signal(SignalKind::terminate()).ok();
@@ -29,6 +82,10 @@ pub async fn run(exit_file: &Path, command: &[String]) -> i32 {
         }
         exit_code
     };
+    if let Err(e) = crate::cgroups::join(cgroups) {
+        eprintln!("container-shim: {e}");
+        return record(128, None);
+    }
     let Some((program, args)) = command.split_first() else {
         eprintln!("container-shim: no command");
         return record(128, None);
@@ -57,5 +114,30 @@ pub async fn run(exit_file: &Path, command: &[String]) -> i32 {
             eprintln!("wait: {e}");
             record(255, None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn shim_arguments_name_the_exit_file_cgroups_and_command() {
+        let a = parse_args(&args(&[
+            "/x/exit", "--cgroup", "/cg/a", "--cgroup", "/cg/b", "--", "sh", "-c", "true",
+        ]))
+        .expect("args");
+        assert_eq!(a.exit_file, PathBuf::from("/x/exit"));
+        assert_eq!(a.cgroups, [PathBuf::from("/cg/a"), PathBuf::from("/cg/b")]);
+        assert_eq!(a.command, ["sh", "-c", "true"]);
+        let plain = parse_args(&args(&["/x/exit", "--", "--cgroup"])).expect("args");
+        assert!(plain.cgroups.is_empty());
+        assert_eq!(plain.command, ["--cgroup"]);
+        assert!(parse_args(&[]).is_err());
+        assert!(parse_args(&args(&["/x/exit", "--cgroup"])).is_err());
     }
 }

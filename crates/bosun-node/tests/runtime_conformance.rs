@@ -24,6 +24,7 @@ fn process_runtime(root: &Path) -> ProcessRuntime {
         root: root.to_path_buf(),
         shim: vec![env!("CARGO_BIN_EXE_bosun-container-shim").to_string()],
         max_log_bytes: 1 << 20,
+        cgroups: None,
     })
     .expect("runtime")
 }
@@ -123,6 +124,17 @@ async fn conformance(rt: &dyn ContainerRuntime) {
         .await
         .expect("start b");
     assert_ne!(a, b, "container ids are distinct");
+    let usage = rt
+        .usage(&[a.clone(), b.clone(), "gone".into()])
+        .await
+        .expect("usage");
+    assert!(
+        usage.get(&a).is_some_and(
+            |u| u.memory_usage_bytes > 0 && u.memory_working_set_bytes <= u.memory_usage_bytes
+        ),
+        "a running container uses memory: {usage:?}"
+    );
+    assert!(!usage.contains_key("gone"));
     assert!(matches!(
         state_of(rt, &a).await,
         Some(ContainerState::Running { .. })
@@ -253,7 +265,8 @@ async fn running_commands(rt: &dyn ContainerRuntime) {
             "p2",
             "c",
             0,
-            "echo $GREETING; cat etc/app/mode; echo; echo oops >&2; exit 3",
+            // Docker copies stdout and stderr apart: stderr first, so the last line is known.
+            "echo oops >&2; sleep 0.3; echo $GREETING; cat etc/app/mode; echo; echo last; exit 3",
         ))
         .await
         .expect("start");
@@ -280,7 +293,7 @@ async fn running_commands(rt: &dyn ContainerRuntime) {
         },
     )
     .await;
-    assert_eq!(last, "oops\n");
+    assert_eq!(last, "last\n");
 
     // Following a log streams until the container ends.
     let id = rt
@@ -559,4 +572,49 @@ async fn a_container_ignoring_sigterm_is_killed_after_the_grace_period() {
         unreachable!()
     };
     assert_eq!(exit_code, 137, "SIGKILL after the grace period");
+}
+
+#[tokio::test]
+async fn the_process_runtime_puts_containers_in_cgroups_that_enforce_their_memory_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = ProcessRuntime::new(ProcessRuntimeConfig {
+        root: dir.path().to_path_buf(),
+        shim: vec![env!("CARGO_BIN_EXE_bosun-container-shim").to_string()],
+        max_log_bytes: 1 << 20,
+        cgroups: Some(format!("limits-test-{}", std::process::id())),
+    })
+    .expect("runtime");
+    if let Err(reason) = rt.limits_enforced() {
+        panic!(
+            "container limits cannot be enforced on this host: {reason} (the agent needs cgroup v2 with the memory and cpu controllers, or the v1 memory and cpu hierarchies, writable by it)"
+        );
+    }
+    rt.start_sandbox(&sandbox("p9")).await.expect("sandbox");
+    let mut hog = container("p9", "hog", 0, "tail /dev/zero");
+    hog.memory_limit = Some(32 << 20);
+    hog.cpu_limit_milli = Some(500);
+    let id = rt.start_container(&hog).await.expect("start");
+    let ContainerState::Exited {
+        exit_code, reason, ..
+    } = wait_exited(&rt, &id).await
+    else {
+        unreachable!()
+    };
+    assert_eq!((exit_code, reason.as_str()), (137, "OOMKilled"));
+    // Within its limit, the same command shape runs on.
+    let calm = rt
+        .start_container(&container(
+            "p9",
+            "calm",
+            0,
+            "head -c 1000000 /dev/zero | tail; sleep 30",
+        ))
+        .await
+        .expect("start");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(matches!(
+        state_of(&rt, &calm).await,
+        Some(ContainerState::Running { .. })
+    ));
+    rt.remove_sandbox("p9").await.expect("remove");
 }

@@ -99,6 +99,7 @@ pub async fn run(args: NodeArgs) -> Result<()> {
                     root: std::path::absolute(args.data_dir.join("pods"))?,
                     shim: vec![exe.display().to_string(), "container-shim".into()],
                     max_log_bytes: 10 << 20,
+                    cgroups: Some(name.clone()),
                 })
                 .context("process runtime")?,
             )
@@ -134,7 +135,7 @@ pub async fn run(args: NodeArgs) -> Result<()> {
         max_pods: args.max_pods,
         labels: bosun_node::agent::parse_labels(&args.labels).map_err(anyhow::Error::msg)?,
         runtime: runtime.name().to_string(),
-        limits_enforced: runtime.enforces_limits(),
+        limits: runtime.limits_enforced(),
     };
     let nodes = match args.simulate {
         Some(n) => bosun_node::agent::simulated_nodes(&name, n, &facts),
@@ -180,31 +181,10 @@ pub async fn run(args: NodeArgs) -> Result<()> {
     Ok(())
 }
 
-/// `bosun container-shim <exit file> -- <command...>`: run by the process runtime.
+/// `bosun container-shim <exit file> [--cgroup DIR]... -- <command...>`: run by the process
+/// runtime.
 pub fn shim_main(args: &[String]) -> std::process::ExitCode {
-    let Some((exit_file, rest)) = args.split_first() else {
-        eprintln!("usage: bosun container-shim <exit file> -- <command...>");
-        return std::process::ExitCode::from(2);
-    };
-    let command = match rest.split_first() {
-        Some((dashdash, cmd)) if dashdash == "--" => cmd.to_vec(),
-        _ => rest.to_vec(),
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("container-shim: {e}");
-            return std::process::ExitCode::from(128);
-        }
-    };
-    let code = runtime.block_on(bosun_node::shim::run(
-        std::path::Path::new(exit_file),
-        &command,
-    ));
-    std::process::ExitCode::from(u8::try_from(code & 0xff).unwrap_or(255))
+    bosun_node::shim::main(args)
 }
 
 /// The cluster CA from a kubeconfig's current cluster, PEM.

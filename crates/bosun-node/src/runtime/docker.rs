@@ -15,19 +15,19 @@
 
 use super::volumes;
 use super::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecEvent, ExecRequest,
-    ExecSession, ImageInfo, LogOptions, LogStream, Result, RuntimeError, SandboxConfig,
-    TerminalSize,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ContainerUsage, ExecEvent,
+    ExecRequest, ExecSession, ImageInfo, LogOptions, LogStream, Result, RuntimeError,
+    SandboxConfig, TerminalSize,
 };
 use async_trait::async_trait;
-use bollard::Docker;
+pub use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, ContainerInspectResponse, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
     ListImagesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    ResizeExecOptionsBuilder, StopContainerOptionsBuilder,
+    ResizeExecOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bytes::Bytes;
 use futures::StreamExt;
@@ -332,8 +332,8 @@ impl ContainerRuntime for DockerRuntime {
         "docker"
     }
 
-    fn enforces_limits(&self) -> bool {
-        true
+    fn limits_enforced(&self) -> Result<(), String> {
+        Ok(())
     }
 
     async fn health(&self) -> Result<()> {
@@ -679,6 +679,44 @@ impl ContainerRuntime for DockerRuntime {
                 size_bytes: i.size,
             })
             .filter(|i| !i.names.is_empty())
+            .collect())
+    }
+
+    async fn usage(&self, ids: &[String]) -> Result<HashMap<String, ContainerUsage>> {
+        let options = StatsOptionsBuilder::default()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        let reads = ids.iter().map(|id| {
+            let options = options.clone();
+            async move {
+                let stats = self.docker.stats(id, Some(options)).next().await?.ok()?;
+                let cpu = stats.cpu_stats?.cpu_usage?.total_usage?;
+                let memory = stats.memory_stats?;
+                let usage = memory.usage?;
+                let inactive = memory
+                    .stats
+                    .as_ref()
+                    .and_then(|s| {
+                        s.get("total_inactive_file")
+                            .or_else(|| s.get("inactive_file"))
+                            .copied()
+                    })
+                    .unwrap_or(0);
+                Some((
+                    id.clone(),
+                    ContainerUsage {
+                        cpu_core_nanoseconds: cpu,
+                        memory_usage_bytes: usage,
+                        memory_working_set_bytes: usage.saturating_sub(inactive),
+                    },
+                ))
+            }
+        });
+        Ok(futures::future::join_all(reads)
+            .await
+            .into_iter()
+            .flatten()
             .collect())
     }
 

@@ -16,15 +16,18 @@
 
 use super::volumes::{self, write_atomic};
 use super::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecEvent, ExecRequest,
-    ExecSession, ImageInfo, LogOptions, LogStream, Result, RuntimeError, SandboxConfig, log_file,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ContainerUsage, ExecEvent,
+    ExecRequest, ExecSession, ImageInfo, LogOptions, LogStream, ProcTable, Result, RuntimeError,
+    SandboxConfig, log_file,
 };
+use crate::cgroups::{Cgroups, Limits};
 use async_trait::async_trait;
 use bytes::Bytes;
 use k8s_openapi::jiff::Timestamp;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,12 +45,17 @@ pub struct ProcessRuntimeConfig {
     pub shim: Vec<String>,
     /// Rotate a container's log when it grows past this many bytes (one old file is kept).
     pub max_log_bytes: u64,
+    /// Put containers in cgroups with their limits, under a base named after this (the node),
+    /// where the host allows; `None`: no cgroups.
+    pub cgroups: Option<String>,
 }
 
 #[derive(Debug)]
 pub struct ProcessRuntime {
     config: ProcessRuntimeConfig,
     changed: Arc<Notify>,
+    /// Where containers' cgroups go, or why there are none.
+    cgroups: Result<Cgroups, String>,
 }
 
 /// What is recorded for a container run, so that exec and adoption know it.
@@ -60,6 +68,9 @@ struct Recorded {
     started_at: String,
     env: Vec<(String, String)>,
     working_dir: PathBuf,
+    /// The container's cgroup directories, when it has any.
+    #[serde(default)]
+    cgroups: Vec<PathBuf>,
 }
 
 /// What the shim writes when its child ends.
@@ -82,9 +93,17 @@ fn container_id(pod_uid: &str, name: &str, attempt: u32) -> String {
 impl ProcessRuntime {
     pub fn new(config: ProcessRuntimeConfig) -> Result<Self> {
         std::fs::create_dir_all(&config.root).map_err(|e| io("create", &config.root, e))?;
+        let cgroups = match &config.cgroups {
+            Some(name) => crate::cgroups::detect(name),
+            None => Err("the process runtime was started without cgroups".into()),
+        };
+        if let Err(reason) = &cgroups {
+            tracing::info!(%reason, "container limits are not enforced");
+        }
         Ok(Self {
             config,
             changed: Arc::new(Notify::new()),
+            cgroups,
         })
     }
 
@@ -119,19 +138,29 @@ impl ProcessRuntime {
 
     fn state_of(dir: &Path, rec: &Recorded) -> ContainerState {
         let started_at = rec.started_at.parse().unwrap_or(Timestamp::UNIX_EPOCH);
-        if let Some(exit) = Self::read_exit(dir) {
-            return exited(&exit, started_at);
-        }
-        if alive(rec.pid) {
+        let mut state = if let Some(exit) = Self::read_exit(dir) {
+            exited(&exit, started_at)
+        } else if alive(rec.pid) {
             return ContainerState::Running { started_at };
-        }
-        // The shim died without writing (killed with the whole group): a SIGKILL.
-        ContainerState::Exited {
+        } else {
+            // The shim died without writing (killed with the whole group): a SIGKILL.
+            ContainerState::Exited {
+                exit_code: 137,
+                started_at,
+                finished_at: Timestamp::now(),
+                reason: "Error".into(),
+            }
+        };
+        if let ContainerState::Exited {
             exit_code: 137,
-            started_at,
-            finished_at: Timestamp::now(),
-            reason: "Error".into(),
+            reason,
+            ..
+        } = &mut state
+            && Cgroups::oom_killed(&rec.cgroups)
+        {
+            *reason = "OOMKilled".into();
         }
+        state
     }
 
     fn rotate_logs(&self, dir: &Path) {
@@ -183,8 +212,8 @@ impl ContainerRuntime for ProcessRuntime {
         "process"
     }
 
-    fn enforces_limits(&self) -> bool {
-        false
+    fn limits_enforced(&self) -> Result<(), String> {
+        self.cgroups.as_ref().map(|_| ()).map_err(Clone::clone)
     }
 
     async fn health(&self) -> Result<()> {
@@ -263,15 +292,33 @@ impl ContainerRuntime for ProcessRuntime {
             .try_clone()
             .map_err(|e| io("open", &dir.join("log"), e))?;
 
+        let cgroups = match &self.cgroups {
+            Ok(cg) => cg
+                .create(
+                    &c.pod_uid,
+                    &format!("{}-{}", c.name, c.attempt),
+                    Limits {
+                        memory_bytes: c.memory_limit,
+                        cpu_milli: c.cpu_limit_milli,
+                    },
+                )
+                .map_err(|e| RuntimeError::CreateContainer {
+                    reason: "CreateContainerError",
+                    message: format!("cgroup: {e}"),
+                })?,
+            Err(_) => Vec::new(),
+        };
         let (shim, shim_args) = self
             .config
             .shim
             .split_first()
             .ok_or_else(|| RuntimeError::Runtime("no shim configured".into()))?;
         let mut cmd = tokio::process::Command::new(shim);
-        cmd.args(shim_args)
-            .arg(dir.join("exit"))
-            .arg("--")
+        cmd.args(shim_args).arg(dir.join("exit"));
+        for cg in &cgroups {
+            cmd.arg("--cgroup").arg(cg);
+        }
+        cmd.arg("--")
             .arg(program)
             .args(&c.command[1..])
             .env_clear()
@@ -295,6 +342,7 @@ impl ContainerRuntime for ProcessRuntime {
             started_at: Timestamp::now().to_string(),
             env: c.env.clone(),
             working_dir,
+            cgroups,
         };
         let text = serde_json::to_vec(&rec).map_err(|e| RuntimeError::Runtime(e.to_string()))?;
         write_atomic(&dir.join("spec.json"), &text)?;
@@ -356,6 +404,15 @@ impl ContainerRuntime for ProcessRuntime {
                     self.stop_container(&format!("{pod_uid}/{run}"), Duration::ZERO)
                         .await?;
                 }
+            }
+        }
+        if let Ok(cg) = &self.cgroups {
+            // Killed processes leave their cgroups a moment after the signal.
+            for _ in 0..40 {
+                if cg.remove_pod(pod_uid) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
         volumes::remove_pod_dir(&dir)
@@ -500,6 +557,26 @@ impl ContainerRuntime for ProcessRuntime {
 
     async fn images(&self) -> Result<Vec<ImageInfo>> {
         Ok(Vec::new())
+    }
+
+    async fn usage(&self, ids: &[String]) -> Result<HashMap<String, ContainerUsage>> {
+        let mut runs = Vec::new();
+        for id in ids {
+            let Ok(dir) = self.container_dir(id) else {
+                continue;
+            };
+            if let Some(rec) = Self::read_recorded(&dir) {
+                runs.push((id.clone(), rec));
+            }
+        }
+        let groups: Vec<i32> = runs.iter().map(|(_, r)| r.pid).collect();
+        let table = tokio::task::spawn_blocking(move || ProcTable::read(&groups))
+            .await
+            .map_err(|e| RuntimeError::Runtime(e.to_string()))?;
+        Ok(runs
+            .into_iter()
+            .filter_map(|(id, rec)| table.usage(rec.pid, &rec.cgroups).map(|u| (id, u)))
+            .collect())
     }
 
     async fn changed(&self) {

@@ -3,8 +3,9 @@
 //! process can simulate many nodes with it, as kwok does.
 
 use super::{
-    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecEvent, ExecRequest,
-    ExecSession, ImageInfo, LogOptions, LogStream, Result, RuntimeError, SandboxConfig,
+    ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ContainerUsage, ExecEvent,
+    ExecRequest, ExecSession, ImageInfo, LogOptions, LogStream, Result, RuntimeError,
+    SandboxConfig,
 };
 use async_trait::async_trait;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -68,8 +69,8 @@ impl ContainerRuntime for SimulatedRuntime {
         "simulated"
     }
 
-    fn enforces_limits(&self) -> bool {
-        false
+    fn limits_enforced(&self) -> Result<(), String> {
+        Err("the simulated runtime runs no processes".into())
     }
 
     async fn health(&self) -> Result<()> {
@@ -154,6 +155,31 @@ impl ContainerRuntime for SimulatedRuntime {
 
     async fn images(&self) -> Result<Vec<ImageInfo>> {
         Ok(Vec::new())
+    }
+
+    /// Synthetic and deterministic: each running container uses 1m of CPU (so its CPU time is
+    /// a millisecond per second it has run) and 4 MiB of memory.
+    async fn usage(&self, ids: &[String]) -> Result<HashMap<String, ContainerUsage>> {
+        let now = Timestamp::now();
+        let containers = self.lock();
+        Ok(ids
+            .iter()
+            .filter_map(|id| match containers.get(id).map(|r| &r.info.state) {
+                Some(ContainerState::Running { started_at }) => {
+                    let ran = now.duration_since(*started_at).as_nanos().max(0);
+                    let cpu = u64::try_from(ran / 1000).unwrap_or(u64::MAX);
+                    Some((
+                        id.clone(),
+                        ContainerUsage {
+                            cpu_core_nanoseconds: cpu,
+                            memory_usage_bytes: 4 << 20,
+                            memory_working_set_bytes: 4 << 20,
+                        },
+                    ))
+                }
+                _ => None,
+            })
+            .collect())
     }
 
     async fn changed(&self) {
