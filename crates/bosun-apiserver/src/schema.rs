@@ -430,7 +430,10 @@ mod tests {
     #[test]
     fn every_served_kind_has_a_schema_with_its_group_version_kind() {
         let catalog = catalog();
-        for res in bosun_api::resources::all().iter().filter(|r| !r.is_computed()) {
+        for res in bosun_api::resources::all()
+            .iter()
+            .filter(|r| !r.is_computed())
+        {
             let gvk = Gvk::new(res.group, res.version, res.kind);
             let name = catalog
                 .kinds
