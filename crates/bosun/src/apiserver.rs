@@ -2,7 +2,7 @@
 //! for its id, peers and data dir) or on an external etcd (`--etcd-endpoints`). Replicas of one
 //! cluster share the PKI dir and the token file; any replica serves reads and writes.
 
-use crate::control_plane::{ControlPlane, ControlPlaneConfig, StoreChoice};
+use crate::control_plane::{Component, ControlPlane, ControlPlaneConfig, StoreChoice};
 use crate::store_member::parse_members;
 use anyhow::{Context, Result};
 use bosun_store_raft::RaftConfig;
@@ -25,6 +25,21 @@ pub struct ApiServerArgs {
     /// Write an admin kubeconfig here.
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
+    /// Extra names and addresses for the serving certificate (a load balancer's, other
+    /// replicas'), comma-separated. Only the replica that creates the PKI dir uses them.
+    #[arg(long, value_delimiter = ',')]
+    pub tls_san: Vec<String>,
+    /// The URL clients use, written into kubeconfigs (e.g. a load balancer in front of the
+    /// replicas); default https://<listen address>.
+    #[arg(long)]
+    pub advertise_url: Option<String>,
+    /// Write kubeconfigs for every component here: admin, scheduler, controller-manager, and
+    /// node-<name> for each of --node-names.
+    #[arg(long)]
+    pub component_kubeconfigs: Option<PathBuf>,
+    /// The node agents to write kubeconfigs for (each its own client certificate).
+    #[arg(long, value_delimiter = ',')]
+    pub node_names: Vec<String>,
     /// Use this etcd cluster instead of the embedded store (comma-separated URLs).
     #[arg(long, value_delimiter = ',')]
     pub etcd_endpoints: Vec<String>,
@@ -67,7 +82,8 @@ pub async fn run(args: ApiServerArgs) -> Result<()> {
         pki_dir: args.pki_dir.clone(),
         token_file: args.token_file.clone(),
         listen: args.listen,
-        extra_hosts: Vec::new(),
+        extra_hosts: args.tls_san.clone(),
+        advertise_url: args.advertise_url.clone(),
         compaction_interval: Duration::from_secs(args.compaction_interval_s),
         event_ttl: Duration::from_secs(args.event_ttl_s),
     })
@@ -75,9 +91,34 @@ pub async fn run(args: ApiServerArgs) -> Result<()> {
     if let Some(path) = &args.kubeconfig {
         plane.write_kubeconfig(path).context("kubeconfig")?;
     }
+    if let Some(dir) = &args.component_kubeconfigs {
+        write_component_kubeconfigs(&plane, dir, &args.node_names)?;
+    }
     println!("bosun apiserver is ready at {}", plane.url());
     crate::signal::shutdown().await;
     plane.shutdown().await;
     println!("bosun apiserver stopped");
+    Ok(())
+}
+
+/// Every component's kubeconfig in `dir`, named as `bosun up` names them.
+fn write_component_kubeconfigs(
+    plane: &ControlPlane,
+    dir: &std::path::Path,
+    nodes: &[String],
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    plane.write_kubeconfig(&dir.join("admin.kubeconfig"))?;
+    plane.write_component_kubeconfig(&dir.join("scheduler.kubeconfig"), Component::Scheduler)?;
+    plane.write_component_kubeconfig(
+        &dir.join("controller-manager.kubeconfig"),
+        Component::ControllerManager,
+    )?;
+    for name in nodes.iter().filter(|n| !n.is_empty()) {
+        plane.write_component_kubeconfig(
+            &dir.join(format!("node-{name}.kubeconfig")),
+            Component::Node(name),
+        )?;
+    }
     Ok(())
 }

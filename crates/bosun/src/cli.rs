@@ -27,6 +27,8 @@ pub enum Command {
     Scheduler(crate::scheduler::SchedulerArgs),
     /// The controller manager: workloads, garbage collection, nodes, endpoints (leader-elected).
     ControllerManager(crate::controller_manager::ControllerManagerArgs),
+    /// A TCP load balancer in front of API server replicas (HA control planes).
+    Lb(crate::lb::LbArgs),
     /// Benchmarks that print figures (the last line is one JSON object).
     Bench(crate::bench::BenchArgs),
 }
@@ -66,6 +68,7 @@ pub fn main() -> std::process::ExitCode {
             Command::Node(args) => crate::node::run(args).await,
             Command::Scheduler(args) => crate::scheduler::run(args).await,
             Command::ControllerManager(args) => crate::controller_manager::run(args).await,
+            Command::Lb(args) => crate::lb::run(args).await,
             Command::Bench(args) => crate::bench::run(args).await,
         }
     });

@@ -31,6 +31,8 @@ pub struct ControlPlaneConfig {
     pub listen: SocketAddr,
     /// Extra names and addresses for the serving certificate.
     pub extra_hosts: Vec<String>,
+    /// The URL clients use (written into kubeconfigs); default `https://<listen address>`.
+    pub advertise_url: Option<String>,
     pub compaction_interval: Duration,
     pub event_ttl: Duration,
 }
@@ -47,6 +49,7 @@ pub enum Component<'a> {
 #[derive(Debug)]
 pub struct ControlPlane {
     server: ApiServer,
+    advertise_url: Option<String>,
     pki: Pki,
     pki_dir: PathBuf,
     tokens: TokenFile,
@@ -116,6 +119,7 @@ impl ControlPlane {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Self {
             server,
+            advertise_url: config.advertise_url.clone(),
             ca_pem: pki.ca_pem().to_string(),
             pki,
             pki_dir: config.pki_dir.clone(),
@@ -125,8 +129,11 @@ impl ControlPlane {
         })
     }
 
+    /// The URL clients use: the advertised one, or the listen address.
     pub fn url(&self) -> String {
-        format!("https://{}", self.server.addr())
+        self.advertise_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", self.server.addr()))
     }
 
     /// Write an admin kubeconfig (mode 0600).
@@ -166,19 +173,24 @@ impl ControlPlane {
         self.write_kubeconfig_as(path, &user, credential)
     }
 
+    /// Write a kubeconfig (mode 0600) under a temporary name, then rename it into place, so a
+    /// component waiting for the file never reads half of it (replicas of one cluster may
+    /// write the same file).
     fn write_kubeconfig_as(&self, path: &Path, user: &str, credential: Credential) -> Result<()> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         let text = bosun_pki::kubeconfig("bosun", &self.url(), &self.ca_pem, user, credential);
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(true)
             .mode(0o600)
-            .open(path)
-            .with_context(|| format!("write {}", path.display()))?;
+            .open(&tmp)
+            .with_context(|| format!("write {}", tmp.display()))?;
         f.write_all(text.as_bytes())
-            .with_context(|| format!("write {}", path.display()))
+            .with_context(|| format!("write {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("write {}", path.display()))
     }
 
     pub async fn shutdown(self) {

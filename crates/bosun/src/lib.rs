@@ -12,6 +12,7 @@ pub mod components;
 pub mod control_plane;
 pub mod controller_manager;
 pub mod kube_client;
+pub mod lb;
 pub mod node;
 pub mod scheduler;
 pub mod signal;

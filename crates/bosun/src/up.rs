@@ -55,6 +55,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         token_file: dir.join("tokens.csv"),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
         extra_hosts: Vec::new(),
+        advertise_url: None,
         compaction_interval: Duration::from_secs(args.compaction_interval_s),
         event_ttl: Duration::from_secs(args.event_ttl_s),
     })
