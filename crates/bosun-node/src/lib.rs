@@ -19,7 +19,6 @@ pub mod lifecycle;
 pub mod node_status;
 pub mod pod_worker;
 pub mod probe;
-pub mod quantity;
 pub mod runtime;
 pub mod server;
 pub mod shim;

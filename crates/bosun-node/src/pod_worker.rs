@@ -499,9 +499,10 @@ impl Worker {
                                 .flatten()
                                 .map(|m| (m.name.clone(), m.mount_path.clone()))
                                 .collect(),
-                            memory_limit: limit("memory").and_then(|q| crate::quantity::bytes(&q)),
+                            memory_limit: limit("memory")
+                                .and_then(|q| bosun_api::quantity::units(&q)),
                             cpu_limit_milli: limit("cpu")
-                                .and_then(|q| crate::quantity::millicores(&q)),
+                                .and_then(|q| bosun_api::quantity::milli(&q)),
                             restart_always: self
                                 .pod
                                 .spec

@@ -63,40 +63,10 @@ impl Resources {
 }
 
 /// A quantity scaled: `scale` 1000 gives milli-units (cpu), 1 gives whole units rounded up
-/// (memory bytes). Unparseable quantities count as zero (validation rejects them earlier).
+/// (memory bytes), exactly as `bosun_api::quantity` computes them. Unparseable quantities count
+/// as zero (validation rejects them earlier).
 pub fn parse_quantity(q: &str, scale: i64) -> i64 {
-    let q = q.trim();
-    let split = q.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    // Exponent forms (1e3) are handled by the float parse.
-    let (num, suffix) = if suffix.starts_with(['e', 'E']) && suffix.len() > 1 {
-        (q, "")
-    } else {
-        (num, suffix)
-    };
-    let Ok(value) = num.parse::<f64>() else {
-        return 0;
-    };
-    let mult: f64 = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        _ => return 0,
-    };
-    (value * mult * scale as f64).ceil() as i64
+    bosun_api::quantity::scaled(q, scale).unwrap_or(0)
 }
 
 fn amounts(map: Option<&BTreeMap<String, Quantity>>) -> Resources {
@@ -157,6 +127,9 @@ mod tests {
         assert_eq!(parse_quantity("1k", 1), 1000);
         assert_eq!(parse_quantity("1e3", 1), 1000);
         assert_eq!(parse_quantity("bogus", 1), 0);
+        // Exact decimal arithmetic: a float parse would make 0.1 cpu 101m.
+        assert_eq!(parse_quantity("0.1", 1000), 100);
+        assert_eq!(parse_quantity("1.1", 1000), 1100);
     }
 
     #[test]
