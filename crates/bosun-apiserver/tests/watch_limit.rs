@@ -27,7 +27,7 @@ async fn watch(server: &Server, query: &str) -> reqwest::Response {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watches_beyond_the_limit_get_429_until_one_closes() {
-    let server = Server::start(3).await;
+    let server = Server::start(4).await;
     let (code, created) = server
         .call(
             Method::POST,
@@ -36,22 +36,24 @@ async fn watches_beyond_the_limit_get_429_until_one_closes() {
         )
         .await;
     assert_eq!(code, 201, "{created}");
-    let rv = created["metadata"]["resourceVersion"]
+    let rv: i64 = created["metadata"]["resourceVersion"]
         .as_str()
-        .expect("rv")
-        .to_string();
+        .and_then(|v| v.parse().ok())
+        .expect("rv");
 
-    // Three ways a watch is served: a store read then the cache, the cache from a
-    // resourceVersion, and the cache's list-and-watch (resourceVersion=0).
+    // Every way a watch is served: a store read then the cache (which loads now, after the
+    // create), the cache from a resourceVersion, a store watch of its own (a resourceVersion
+    // from before the cache's window), and the cache's list-and-watch (resourceVersion=0).
     let mut open = vec![
         watch(&server, "").await,
         watch(&server, &format!("&resourceVersion={rv}")).await,
+        watch(&server, &format!("&resourceVersion={}", rv - 1)).await,
         watch(&server, "&resourceVersion=0").await,
     ];
     for w in &open {
         assert_eq!(w.status(), 200);
     }
-    assert_eq!(open_watches(&server.metrics().await), Some(3));
+    assert_eq!(open_watches(&server.metrics().await), Some(4));
 
     let refused = watch(&server, "").await;
     assert_eq!(refused.status(), 429);
@@ -68,12 +70,12 @@ async fn watches_beyond_the_limit_get_429_until_one_closes() {
     assert_eq!(status["code"], 429);
     assert_eq!(status["details"]["retryAfterSeconds"], 1);
     let message = status["message"].as_str().unwrap_or_default();
-    assert!(message.contains("limit of 3 watches"), "{message}");
-    assert_eq!(open_watches(&server.metrics().await), Some(3));
+    assert!(message.contains("limit of 4 watches"), "{message}");
+    assert_eq!(open_watches(&server.metrics().await), Some(4));
 
-    // The client goes away: its slot comes back (the server notices the closed connection,
-    // at the latest when it next writes to it).
-    drop(open.remove(0));
+    // The client of the store-served watch goes away: its slot comes back (the server notices
+    // the closed connection, at the latest when it next writes to it).
+    drop(open.remove(2));
     let deadline = Instant::now() + Duration::from_secs(20);
     let reopened = loop {
         let w = watch(&server, "").await;
@@ -94,7 +96,7 @@ async fn watches_beyond_the_limit_get_429_until_one_closes() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     open.push(reopened);
-    assert_eq!(open_watches(&server.metrics().await), Some(3));
+    assert_eq!(open_watches(&server.metrics().await), Some(4));
     assert_eq!(watch(&server, "").await.status(), 429);
 
     drop(open);
