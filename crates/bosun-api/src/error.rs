@@ -256,9 +256,13 @@ pub enum ApiError {
         message: String,
         details: Box<StatusDetails>,
     },
-    /// 429: throttled.
+    /// 429: throttled; `details.retryAfterSeconds` (and the `Retry-After` header) say when to
+    /// try again.
     #[error("{message}")]
-    TooManyRequests { message: String },
+    TooManyRequests {
+        message: String,
+        details: Option<Box<StatusDetails>>,
+    },
     /// 500: a bug or a broken invariant in the server.
     #[error("{message}")]
     InternalError {
@@ -370,7 +374,7 @@ impl ApiError {
             | Self::RequestEntityTooLarge { message }
             | Self::UnsupportedMediaType { message, .. }
             | Self::Invalid { message, .. }
-            | Self::TooManyRequests { message }
+            | Self::TooManyRequests { message, .. }
             | Self::InternalError { message, .. }
             | Self::ServiceUnavailable { message }
             | Self::Timeout { message } => message,
@@ -380,9 +384,9 @@ impl ApiError {
     /// The `details`, where upstream sends them.
     pub fn details(&self) -> Option<&StatusDetails> {
         match self {
-            Self::NotFound { details, .. } | Self::InternalError { details, .. } => {
-                details.as_deref()
-            }
+            Self::NotFound { details, .. }
+            | Self::InternalError { details, .. }
+            | Self::TooManyRequests { details, .. } => details.as_deref(),
             Self::AlreadyExists { details, .. }
             | Self::Conflict { details, .. }
             | Self::Invalid { details, .. } => Some(details),
@@ -590,7 +594,26 @@ impl ApiError {
     pub fn too_many_requests(message: &str) -> Self {
         Self::TooManyRequests {
             message: format!("Too many requests: {message}"),
+            details: None,
         }
+    }
+
+    /// 429 with `details.retryAfterSeconds`, which the response also sends as `Retry-After`.
+    pub fn too_many_requests_retry_after(message: &str, seconds: u32) -> Self {
+        Self::TooManyRequests {
+            message: format!("Too many requests: {message}"),
+            details: Some(Box::new(StatusDetails {
+                retry_after_seconds: seconds,
+                ..StatusDetails::default()
+            })),
+        }
+    }
+
+    /// How long the client should wait before retrying, when the error says so.
+    pub fn retry_after_seconds(&self) -> Option<u32> {
+        self.details()
+            .map(|d| d.retry_after_seconds)
+            .filter(|s| *s > 0)
     }
 
     /// 500: "Internal error occurred: <message>", details `{causes: [{message}]}`.
@@ -751,6 +774,19 @@ mod tests {
             e.to_status()["details"],
             json!({"group":"apps","kind":"deployments"})
         );
+    }
+
+    #[test]
+    fn throttling_can_say_when_to_retry() {
+        let e = ApiError::too_many_requests_retry_after("at most 3 watches", 2);
+        assert_eq!(e.retry_after_seconds(), Some(2));
+        assert_eq!(
+            e.to_status(),
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Too many requests: at most 3 watches", "reason": "TooManyRequests",
+                "details": {"retryAfterSeconds": 2}, "code": 429})
+        );
+        assert_eq!(ApiError::too_many_requests("x").retry_after_seconds(), None);
     }
 
     #[test]

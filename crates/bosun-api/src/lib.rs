@@ -12,12 +12,16 @@
 //! 4. [`names`]: the name rules (RFC 1123 labels and subdomains, label keys and values).
 //! 5. [`quantity`]: resource quantities as exact millicores or bytes.
 //! 6. [`table`]: the `meta.k8s.io/v1` Table `kubectl get` prints, with each kind's columns.
+//! 7. [`manifest`]: JSON and YAML bytes to objects, noting fields set twice.
+//! 8. [`event_versions`]: core/v1 and events.k8s.io/v1 Events, one stored object in two forms.
 //!
 //! Everything works on `serde_json::Value` objects as they are stored, and every message
 //! follows k8s.io/apimachinery at v0.33 (Kubernetes 1.33) so that clients see what a real
 //! cluster would say.
 
 pub mod error;
+pub mod event_versions;
+pub mod manifest;
 pub mod names;
 pub mod quantity;
 pub mod resources;

@@ -13,10 +13,7 @@
 
 use crate::schema::{Catalog, Gvk, Shape};
 use bosun_api::{ApiError, ResourceInfo};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
-use std::cell::RefCell;
-use std::fmt;
+use serde_json::Value;
 
 /// The `fieldValidation` directive of a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,134 +180,7 @@ pub fn check(
     )
 }
 
-/// Deserialize a JSON value, noting every key a map repeats (the later value wins, as in
-/// Kubernetes' decoders).
-pub fn decode_tracking<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<(Value, Vec<String>), D::Error> {
-    let duplicates = RefCell::new(Vec::new());
-    let value = Tracked {
-        path: String::new(),
-        duplicates: &duplicates,
-    }
-    .deserialize(deserializer)?;
-    Ok((value, duplicates.into_inner()))
-}
-
-struct Tracked<'a> {
-    path: String,
-    duplicates: &'a RefCell<Vec<String>>,
-}
-
-impl<'de> DeserializeSeed<'de> for Tracked<'_> {
-    type Value = Value;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Tracked<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any valid JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        loop {
-            let seed = Tracked {
-                path: format!("{}[{}]", self.path, out.len()),
-                duplicates: self.duplicates,
-            };
-            match seq.next_element_seed(seed)? {
-                Some(v) => out.push(v),
-                None => return Ok(Value::Array(out)),
-            }
-        }
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<KeyString>()? {
-            let path = if self.path.is_empty() {
-                key.0.clone()
-            } else {
-                format!("{}.{}", self.path, key.0)
-            };
-            let value = map.next_value_seed(Tracked {
-                path: path.clone(),
-                duplicates: self.duplicates,
-            })?;
-            if out.insert(key.0, value).is_some() {
-                self.duplicates.borrow_mut().push(path);
-            }
-        }
-        Ok(Value::Object(out))
-    }
-}
-
-/// A map key: a string, or a YAML scalar key (numbers, booleans) written as one.
-struct KeyString(String);
-
-impl<'de> de::Deserialize<'de> for KeyString {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = KeyString;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map key")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<KeyString, E> {
-                Ok(KeyString(v.to_string()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<KeyString, E> {
-                Ok(KeyString(v))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<KeyString, E> {
-                Ok(KeyString(v.to_string()))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<KeyString, E> {
-                Ok(KeyString(v.to_string()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<KeyString, E> {
-                Ok(KeyString(v.to_string()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<KeyString, E> {
-                Ok(KeyString(v.to_string()))
-            }
-            fn visit_unit<E>(self) -> Result<KeyString, E> {
-                Ok(KeyString("null".into()))
-            }
-        }
-        deserializer.deserialize_any(KeyVisitor)
-    }
-}
+pub use bosun_api::manifest::decode_tracking;
 
 #[cfg(test)]
 mod tests {

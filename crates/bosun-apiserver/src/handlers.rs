@@ -125,7 +125,7 @@ pub async fn dispatch(state: &AppState, call: Call) -> Result<Response> {
             let name = call.target.name.as_deref().unwrap_or_default();
             crate::node_proxy::pod_log(state, call.ns(), name, &call.query).await
         }
-        (&Method::POST, true, Some("eviction")) => delete(state, &call).await,
+        (&Method::POST, true, Some("eviction")) => evict(state, &call).await,
         (&Method::PUT, true, Some("finalize")) => update(state, &call, false).await,
         (m, _, s) => Err(ApiError::method_not_allowed(&format!(
             "the server does not allow this method on the requested resource ({m} {}{})",
@@ -440,37 +440,38 @@ fn finalizers(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Delete options from the body (kubectl) or the query (Python client).
-fn propagation(call: &Call) -> Option<String> {
-    let body: Option<Value> = if call.body.is_empty() {
+/// The DeleteOptions of a DELETE: the body's fields (kubectl), else the query parameters of the
+/// same name (Python client). A body that is no JSON object is ignored, as before.
+fn delete_options(call: &Call) -> Value {
+    let mut options = if call.body.is_empty() {
         None
     } else {
-        serde_json::from_slice(&call.body).ok()
-    };
-    body.as_ref()
-        .and_then(|b| b.get("propagationPolicy"))
-        .and_then(Value::as_str)
-        .map(String::from)
-        .or_else(|| call.query.get("propagationPolicy").cloned())
+        serde_json::from_slice::<Value>(&call.body)
+            .ok()
+            .filter(Value::is_object)
+    }
+    .unwrap_or_else(|| json!({}));
+    for field in ["gracePeriodSeconds", "propagationPolicy"] {
+        if options.get(field).is_none()
+            && let Some(v) = call.query.get(field)
+        {
+            options[field] = json!(v);
+        }
+    }
+    options
 }
 
-/// A field of the DeleteOptions body, or the query parameter of the same name.
-fn delete_option(call: &Call, field: &str) -> Option<Value> {
-    let body: Option<Value> = if call.body.is_empty() {
-        None
-    } else {
-        serde_json::from_slice(&call.body).ok()
-    };
-    body.as_ref()
-        .and_then(|b| b.get(field))
-        .cloned()
-        .or_else(|| call.query.get(field).map(|v| json!(v)))
+fn propagation(options: &Value) -> Option<String> {
+    options
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .map(String::from)
 }
 
 /// The grace period of a pod's deletion, as the pod strategy decides it: the request's, else
 /// the pod's terminationGracePeriodSeconds (30); zero for pods never scheduled or finished,
 /// which no node agent has to stop.
-fn pod_grace_period(call: &Call, pod: &Value) -> i64 {
+fn pod_grace_period(options: &Value, pod: &Value) -> i64 {
     let unscheduled = pod
         .pointer("/spec/nodeName")
         .and_then(Value::as_str)
@@ -482,7 +483,8 @@ fn pod_grace_period(call: &Call, pod: &Value) -> i64 {
     if unscheduled || finished {
         return 0;
     }
-    delete_option(call, "gracePeriodSeconds")
+    options
+        .get("gracePeriodSeconds")
         .and_then(|v| {
             v.as_i64()
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
@@ -496,8 +498,8 @@ fn pod_grace_period(call: &Call, pod: &Value) -> i64 {
 }
 
 /// DeleteOptions.preconditions against the stored object.
-fn check_preconditions(call: &Call, res: &ResourceInfo, name: &str, obj: &Value) -> Result<()> {
-    let Some(pre) = delete_option(call, "preconditions") else {
+fn check_preconditions(options: &Value, res: &ResourceInfo, name: &str, obj: &Value) -> Result<()> {
+    let Some(pre) = options.get("preconditions") else {
         return Ok(());
     };
     let meta = |f: &str| {
@@ -535,15 +537,37 @@ fn check_preconditions(call: &Call, res: &ResourceInfo, name: &str, obj: &Value)
 }
 
 async fn delete(state: &AppState, call: &Call) -> Result<Response> {
+    let deleted = delete_with(state, call, &delete_options(call)).await?;
+    Ok(json(StatusCode::OK, &deleted))
+}
+
+/// POST pods/{name}/eviction: delete the pod gracefully with the Eviction's delete options;
+/// 201 with a Status Success, as the upstream API server answers.
+async fn evict(state: &AppState, call: &Call) -> Result<Response> {
+    let name = call.target.name.as_deref().unwrap_or_default();
+    let options =
+        crate::eviction::delete_options(call.content_type(), &call.body, name, call.ns())?;
+    delete_with(state, call, &options).await?;
+    Ok(json(StatusCode::CREATED, &crate::eviction::success()))
+}
+
+/// Delete one object with `options` (DeleteOptions): gracefully for scheduled pods, in two
+/// phases for namespaces and objects with finalizers. The object as deleted or marked.
+async fn delete_with(state: &AppState, call: &Call, options: &Value) -> Result<Value> {
     let res = call.res();
     let name = call.target.name.as_deref().unwrap_or_default();
-    let policy = propagation(call);
+    let policy = propagation(options);
+    let dry_run = call.dry_run()
+        || options
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|d| d.iter().any(|v| v == "All"));
     for _ in 0..RETRIES {
         let old = registry::get(state.store(), res, call.ns(), name).await?;
-        check_preconditions(call, res, name, &old.object)?;
+        check_preconditions(options, res, name, &old.object)?;
         let is_pod = res.plural == "pods" && res.group.is_empty();
         let grace = if is_pod {
-            pod_grace_period(call, &old.object)
+            pod_grace_period(options, &old.object)
         } else {
             0
         };
@@ -556,13 +580,13 @@ async fn delete(state: &AppState, call: &Call) -> Result<Response> {
                 .get("deletionGracePeriodSeconds")
                 .and_then(Value::as_i64);
             if current.is_some_and(|c| c <= grace) {
-                return Ok(json(StatusCode::OK, &old.object));
+                return Ok(old.object);
             }
             let at = object::now_plus_seconds_rfc3339(grace);
             meta.insert("deletionTimestamp".into(), json!(at));
             meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
-            if call.dry_run() {
-                return Ok(json(StatusCode::OK, &marked));
+            if dry_run {
+                return Ok(marked);
             }
             match registry::update(
                 state.store(),
@@ -574,7 +598,7 @@ async fn delete(state: &AppState, call: &Call) -> Result<Response> {
             )
             .await
             {
-                Ok(written) => return Ok(json(StatusCode::OK, &written)),
+                Ok(written) => return Ok(written),
                 Err(e) if e.code() == 409 => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -608,8 +632,8 @@ async fn delete(state: &AppState, call: &Call) -> Result<Response> {
             if is_namespace && let Some(map) = marked.as_object_mut() {
                 map.insert("status".into(), json!({"phase": "Terminating"}));
             }
-            if call.dry_run() {
-                return Ok(json(StatusCode::OK, &marked));
+            if dry_run {
+                return Ok(marked);
             }
             let encoded = registry::update(
                 state.store(),
@@ -621,16 +645,16 @@ async fn delete(state: &AppState, call: &Call) -> Result<Response> {
             )
             .await;
             match encoded {
-                Ok(written) => return Ok(json(StatusCode::OK, &written)),
+                Ok(written) => return Ok(written),
                 Err(e) if e.code() == 409 => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        if call.dry_run() {
-            return Ok(json(StatusCode::OK, &old.object));
+        if dry_run {
+            return Ok(old.object);
         }
         match registry::delete(state.store(), res, call.ns(), name, old.mod_revision).await {
-            Ok((deleted, _)) => return Ok(json(StatusCode::OK, &deleted)),
+            Ok((deleted, _)) => return Ok(deleted),
             Err(e) if e.code() == 409 => continue,
             Err(e) => return Err(e.into()),
         }

@@ -11,6 +11,7 @@
 
 pub mod bootstrap;
 pub mod defaults;
+pub mod eviction;
 pub mod field_manager;
 pub mod field_validation;
 pub mod handlers;
@@ -31,7 +32,9 @@ pub mod server;
 pub mod state;
 pub mod validation;
 pub mod watch_cache;
+pub mod watch_slots;
 
 pub use router::router;
 pub use server::{ApiServer, ApiServerConfig, StartError};
 pub use state::AppState;
+pub use watch_slots::DEFAULT_MAX_WATCHES;

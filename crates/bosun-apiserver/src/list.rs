@@ -122,7 +122,7 @@ pub async fn read_list(
     query: &HashMap<String, String>,
 ) -> Result<Listed, ApiError> {
     read_list_with(store, res, prefix, limit, query, |kv| {
-        let obj = decode_stored(&kv.value, kv.mod_revision)?;
+        let obj = registry::from_storage(res, decode_stored(&kv.value, kv.mod_revision)?);
         Ok(filter.matches(&obj).then_some(obj))
     })
     .await
@@ -237,12 +237,22 @@ pub async fn list_or_watch(
         if cache.wait_ready(CACHE_READY_WAIT).await
             && let Ok(listed) = cache.list(&prefix)
         {
+            let meta = json!({"resourceVersion": listed.revision.to_string()});
+            if registry::converts(res) {
+                // Stored in another resource's form: convert, then select.
+                let values: Vec<Value> = listed
+                    .objects
+                    .iter()
+                    .map(|o| registry::from_storage(res, o.value()))
+                    .filter(|v| filter.matches(v))
+                    .collect();
+                return Ok(list_response(res, meta, values, headers, query));
+            }
             let items: Vec<Arc<CachedObject>> = listed
                 .objects
                 .into_iter()
                 .filter(|o| filter.matches_cached(o))
                 .collect();
-            let meta = json!({"resourceVersion": listed.revision.to_string()});
             if wants_table(headers) {
                 let values: Vec<Value> = items.iter().map(|o| o.value()).collect();
                 let table = bosun_api::table(
@@ -257,7 +267,7 @@ pub async fn list_or_watch(
             return Ok(splice_list(res, meta, items.iter().map(|o| &o.json[..]))?);
         }
     }
-    if !wants_table(headers) && filter.fields.is_none() {
+    if !wants_table(headers) && filter.fields.is_none() && !registry::converts(res) {
         return list_json_fast(state, res, &prefix, &filter, limit, query).await;
     }
     let listed = read_list(state.store(), res, &prefix, &filter, limit, query).await?;
@@ -265,20 +275,31 @@ pub async fn list_or_watch(
     if let Some(token) = &listed.continue_token {
         meta["continue"] = json!(token);
     }
+    Ok(list_response(res, meta, listed.items, headers, query))
+}
+
+/// A list of decoded objects: a Table when asked, else the resource's List.
+fn list_response(
+    res: &ResourceInfo,
+    meta: Value,
+    items: Vec<Value>,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Response {
     if wants_table(headers) {
         let table = bosun_api::table(
             res,
-            &listed.items,
+            &items,
             std::time::SystemTime::now(),
             meta,
             include_object(query),
         );
-        return Ok(json(StatusCode::OK, &table));
+        return json(StatusCode::OK, &table);
     }
-    Ok(json(
+    json(
         StatusCode::OK,
-        &json!({"kind": res.list_kind(), "apiVersion": res.api_version(), "metadata": meta, "items": listed.items}),
-    ))
+        &json!({"kind": res.list_kind(), "apiVersion": res.api_version(), "metadata": meta, "items": items}),
+    )
 }
 
 /// A plain JSON LIST without field selectors: the stored objects are spliced into the response
@@ -368,8 +389,25 @@ impl Render {
         event_line(kind, &self.value(obj))
     }
 
-    /// An event line for a cached object: its JSON is spliced in unless a Table is wanted.
+    /// A cached (stored) object in the form of the watched resource, when that differs.
+    fn converted(&self, obj: &CachedObject) -> Option<Value> {
+        registry::converts(self.res).then(|| registry::from_storage(self.res, obj.value()))
+    }
+
+    /// Whether a cached object, in the watched resource's form, matches `filter`.
+    fn matches(&self, filter: &Filter, obj: &CachedObject) -> bool {
+        match self.converted(obj) {
+            Some(v) => filter.matches(&v),
+            None => filter.matches_cached(obj),
+        }
+    }
+
+    /// An event line for a cached object: its JSON is spliced in unless a Table or another
+    /// form is wanted.
     fn cached_line(&self, kind: &str, obj: &CachedObject) -> Bytes {
+        if let Some(v) = self.converted(obj) {
+            return self.line(kind, &v);
+        }
         if self.as_table {
             return self.line(kind, &obj.value());
         }
@@ -394,10 +432,10 @@ fn cached_event_line(
     if !ev.object.key.starts_with(prefix.as_bytes()) {
         return None;
     }
-    let old_matches = ev.prev.as_ref().is_some_and(|o| filter.matches_cached(o));
+    let old_matches = ev.prev.as_ref().is_some_and(|o| render.matches(filter, o));
     match ev.kind {
         EventKind::Put => {
-            let new_matches = filter.matches_cached(&ev.object);
+            let new_matches = render.matches(filter, &ev.object);
             match (new_matches, old_matches) {
                 (true, true) => Some(render.cached_line("MODIFIED", &ev.object)),
                 (true, false) => Some(render.cached_line("ADDED", &ev.object)),
@@ -421,6 +459,9 @@ async fn watch(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<Response> {
+    // Held by the response stream below, whichever way it is served; dropped with it when the
+    // watch ends or the client goes away.
+    let slot = state.watch_slots().acquire()?;
     let store = state.store_arc();
     let rv = parse_rv(query)?;
     let send_initial = query.get("sendInitialEvents").is_some_and(|v| v == "true");
@@ -457,7 +498,7 @@ async fn watch(
             cached = cache.watch(start_after).ok();
         }
     } else if let Some((list, w)) = from_cache {
-        for o in list.objects.iter().filter(|o| filter.matches_cached(o)) {
+        for o in list.objects.iter().filter(|o| render.matches(&filter, o)) {
             initial.push(render.cached_line("ADDED", o));
         }
         start_after = list.revision;
@@ -489,16 +530,7 @@ async fn watch(
         initial.push(event_line("BOOKMARK", &bookmark));
     }
     let live = match cached {
-        Some(w) => cache_live(
-            w,
-            start_after,
-            prefix,
-            filter,
-            render,
-            bookmarks,
-            timeout,
-            state,
-        ),
+        Some(w) => cache_live(w, start_after, prefix, filter, render, bookmarks, timeout),
         None => match store_live(
             &store,
             start_after,
@@ -507,7 +539,6 @@ async fn watch(
             render,
             bookmarks,
             timeout,
-            state,
         )
         .await
         {
@@ -515,9 +546,10 @@ async fn watch(
             Err(early) => return Ok(early),
         },
     };
-    let stream = futures::stream::iter(initial)
-        .chain(live)
-        .map(Ok::<Bytes, std::convert::Infallible>);
+    let stream = futures::stream::iter(initial).chain(live).map(move |line| {
+        let _held = &slot;
+        Ok::<Bytes, std::convert::Infallible>(line)
+    });
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
         Body::from_stream(stream),
@@ -547,10 +579,7 @@ fn cache_live(
     render: Render,
     bookmarks: bool,
     timeout: Duration,
-    state: &AppState,
 ) -> LiveLines {
-    state.metrics().watch_opened();
-    let metrics = state.metrics().clone();
     let backlog: std::collections::VecDeque<_> = w.backlog.into();
     let deadline = tokio::time::Instant::now() + timeout;
     let res = render.res;
@@ -559,10 +588,8 @@ fn cache_live(
         move |(mut backlog, mut live, skip_until, mut last_rev, done)| {
             let filter = filter.clone();
             let prefix = prefix.clone();
-            let metrics = metrics.clone();
             async move {
                 if done {
-                    metrics.watch_closed();
                     return None;
                 }
                 if let Some(ev) = backlog.pop_front() {
@@ -571,7 +598,7 @@ fn cache_live(
                     return Some((line.into_iter().collect::<Vec<_>>(), (backlog, live, skip_until, last_rev, false)));
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep_until(deadline) => { metrics.watch_closed(); None }
+                    _ = tokio::time::sleep_until(deadline) => None,
                     _ = tokio::time::sleep(BOOKMARK_EVERY), if bookmarks => {
                         Some((vec![bookmark_line(res, last_rev)], (backlog, live, skip_until, last_rev, false)))
                     }
@@ -603,7 +630,6 @@ async fn store_live(
     render: Render,
     bookmarks: bool,
     timeout: Duration,
-    state: &AppState,
 ) -> Result<LiveLines, Response> {
     let res = render.res;
     let start = after + 1;
@@ -629,35 +655,32 @@ async fn store_live(
             return Err(crate::response::Failure(registry::store_error(res, "", e)).into_response());
         }
     };
-    state.metrics().watch_opened();
-    let metrics = state.metrics().clone();
     let live = futures::stream::unfold(
-        (events, after, tokio::time::Instant::now() + timeout, false, metrics),
-        move |(mut events, mut last_rev, deadline, done, metrics)| {
+        (events, after, tokio::time::Instant::now() + timeout, false),
+        move |(mut events, mut last_rev, deadline, done)| {
             let filter = filter.clone();
             async move {
                 if done {
-                    metrics.watch_closed();
                     return None;
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep_until(deadline) => { metrics.watch_closed(); None }
+                    _ = tokio::time::sleep_until(deadline) => None,
                     _ = tokio::time::sleep(BOOKMARK_EVERY), if bookmarks => {
-                        Some((vec![bookmark_line(res, last_rev)], (events, last_rev, deadline, false, metrics)))
+                        Some((vec![bookmark_line(res, last_rev)], (events, last_rev, deadline, false)))
                     }
                     next = events.next() => match next {
-                        None => Some((vec![], (events, last_rev, deadline, true, metrics))),
+                        None => Some((vec![], (events, last_rev, deadline, true))),
                         Some(Err(bosun_store::Error::Compacted { requested, compact_revision })) => {
-                            Some((vec![expired(requested, compact_revision)], (events, last_rev, deadline, true, metrics)))
+                            Some((vec![expired(requested, compact_revision)], (events, last_rev, deadline, true)))
                         }
                         Some(Err(e)) => {
                             let status = ApiError::internal(&e.to_string()).to_status();
-                            Some((vec![event_line("ERROR", &status)], (events, last_rev, deadline, true, metrics)))
+                            Some((vec![event_line("ERROR", &status)], (events, last_rev, deadline, true)))
                         }
                         Some(Ok(ev)) => {
                             last_rev = ev.kv.mod_revision;
-                            let new = (ev.kind == EventKind::Put).then(|| decode_stored(&ev.kv.value, ev.kv.mod_revision).ok()).flatten();
-                            let old = ev.prev.as_ref().and_then(|p| decode_stored(&p.value, p.mod_revision).ok());
+                            let new = (ev.kind == EventKind::Put).then(|| decode_stored(&ev.kv.value, ev.kv.mod_revision).ok()).flatten().map(|o| registry::from_storage(res, o));
+                            let old = ev.prev.as_ref().and_then(|p| decode_stored(&p.value, p.mod_revision).ok()).map(|o| registry::from_storage(res, o));
                             let new_matches = new.as_ref().is_some_and(|o| filter.matches(o));
                             let old_matches = old.as_ref().is_some_and(|o| filter.matches(o));
                             let line = match (new, old) {
@@ -670,7 +693,7 @@ async fn store_live(
                                 }
                                 _ => None,
                             };
-                            Some((line.into_iter().collect(), (events, last_rev, deadline, false, metrics)))
+                            Some((line.into_iter().collect(), (events, last_rev, deadline, false)))
                         }
                     }
                 }

@@ -27,43 +27,15 @@ pub fn decode_body_tracking(
         .trim();
     match media {
         "application/yaml" | "application/apply-patch+yaml" | "text/yaml" => {
-            let text = std::str::from_utf8(body).map_err(|e| {
-                ApiError::bad_request(&format!("the request body is not UTF-8: {e}"))
-            })?;
-            let mut options = serde_saphyr::Options::default();
-            options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
-            serde_saphyr::from_str_with_options::<TrackedValue>(text, options)
-                .map(|t| (t.0, t.1))
-                .map_err(|e| ApiError::bad_request(&format!("error decoding YAML: {e}")))
+            bosun_api::manifest::decode_yaml(body)
         }
         "application/json"
         | "application/merge-patch+json"
         | "application/strategic-merge-patch+json"
         | "application/json-patch+json"
-        | "" => {
-            let mut de = serde_json::Deserializer::from_slice(body);
-            crate::field_validation::decode_tracking(&mut de)
-                .and_then(|decoded| de.end().map(|()| decoded))
-                .map_err(|e| {
-                    ApiError::bad_request(&format!(
-                        "error decoding JSON: {e} (line {}, column {})",
-                        e.line(),
-                        e.column()
-                    ))
-                })
-        }
+        | "" => bosun_api::manifest::decode_json(body),
         crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body).map(|v| (v, Vec::new())),
         other => Err(ApiError::unsupported_media_type(other)),
-    }
-}
-
-/// A value decoded with [`crate::field_validation::decode_tracking`], for decoders that take a
-/// type rather than a seed.
-struct TrackedValue(Value, Vec<String>);
-
-impl<'de> serde::Deserialize<'de> for TrackedValue {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        crate::field_validation::decode_tracking(deserializer).map(|(v, d)| TrackedValue(v, d))
     }
 }
 

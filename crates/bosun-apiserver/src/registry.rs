@@ -1,6 +1,10 @@
 //! Where objects live in the store and the store operations the handlers use: keys by
 //! `/registry/<group>/<resource>/[<namespace>/]<name>`, JSON values, resourceVersion = the
 //! store's mod revision.
+//!
+//! Some resources share storage with another: events.k8s.io/v1 `events` are stored as core/v1
+//! `events` (as in Kubernetes), under the core prefix, and converted on the way in and out
+//! ([`storage_resource`], [`to_storage`], [`from_storage`]).
 
 use crate::object::{decode_stored, encode_for_store};
 use bosun_api::{ApiError, ResourceInfo};
@@ -8,16 +12,55 @@ use bosun_store::{Consistency, Error as StoreError, Store};
 use bytes::Bytes;
 use serde_json::Value;
 
-/// The store prefix of a resource, in one namespace or in all.
-pub fn prefix(res: &ResourceInfo, namespace: Option<&str>) -> String {
-    let group = if res.group.is_empty() {
-        "core"
+/// The resource whose form and keys `res` is stored in: itself, or the core/v1 `events` for
+/// events.k8s.io `events`.
+pub fn storage_resource(res: &'static ResourceInfo) -> &'static ResourceInfo {
+    if is_events_v1(res) {
+        bosun_api::resources::find("", "v1", "events").unwrap_or(res)
     } else {
-        res.group
+        res
+    }
+}
+
+fn is_events_v1(res: &ResourceInfo) -> bool {
+    res.group == "events.k8s.io" && res.plural == "events"
+}
+
+/// Whether objects of `res` are stored in another resource's form.
+pub fn converts(res: &ResourceInfo) -> bool {
+    is_events_v1(res)
+}
+
+/// An object of `res` in its stored form.
+pub fn to_storage(res: &ResourceInfo, obj: Value) -> Value {
+    if is_events_v1(res) {
+        bosun_api::event_versions::events_v1_to_core(obj)
+    } else {
+        obj
+    }
+}
+
+/// A stored object in the form of `res`.
+pub fn from_storage(res: &ResourceInfo, obj: Value) -> Value {
+    if is_events_v1(res) {
+        bosun_api::event_versions::core_to_events_v1(obj)
+    } else {
+        obj
+    }
+}
+
+/// The store prefix of a resource, in one namespace or in all (the storage resource's: see
+/// [`storage_resource`]).
+pub fn prefix(res: &ResourceInfo, namespace: Option<&str>) -> String {
+    let (group, plural) = if is_events_v1(res) {
+        ("", "events")
+    } else {
+        (res.group, res.plural)
     };
+    let group = if group.is_empty() { "core" } else { group };
     match (res.namespaced, namespace) {
-        (true, Some(ns)) => format!("/registry/{group}/{}/{ns}/", res.plural),
-        _ => format!("/registry/{group}/{}/", res.plural),
+        (true, Some(ns)) => format!("/registry/{group}/{plural}/{ns}/"),
+        _ => format!("/registry/{group}/{plural}/"),
     }
 }
 
@@ -68,7 +111,7 @@ pub async fn get(
     let k = key(res, ns, name);
     match store.get(k.as_bytes(), Consistency::Linearizable).await {
         Ok(Some(kv)) => Ok(Stored {
-            object: decode_stored(&kv.value, kv.mod_revision)?,
+            object: from_storage(res, decode_stored(&kv.value, kv.mod_revision)?),
             mod_revision: kv.mod_revision,
         }),
         Ok(None) => Err(ApiError::not_found(res, name)),
@@ -83,12 +126,15 @@ pub async fn create(
     name: &str,
     obj: &Value,
 ) -> Result<Value, ApiError> {
-    let bytes = encode_for_store(obj)?;
+    let bytes = encode_for_store(&to_storage(res, obj.clone()))?;
     let kv = store
         .create(Bytes::from(key(res, ns, name)), Bytes::from(bytes))
         .await
         .map_err(|e| store_error(res, name, e))?;
-    decode_stored(&kv.value, kv.mod_revision)
+    Ok(from_storage(
+        res,
+        decode_stored(&kv.value, kv.mod_revision)?,
+    ))
 }
 
 pub async fn update(
@@ -99,7 +145,7 @@ pub async fn update(
     obj: &Value,
     expected: i64,
 ) -> Result<Value, ApiError> {
-    let bytes = encode_for_store(obj)?;
+    let bytes = encode_for_store(&to_storage(res, obj.clone()))?;
     let kv = store
         .update(
             Bytes::from(key(res, ns, name)),
@@ -108,7 +154,10 @@ pub async fn update(
         )
         .await
         .map_err(|e| store_error(res, name, e))?;
-    decode_stored(&kv.value, kv.mod_revision)
+    Ok(from_storage(
+        res,
+        decode_stored(&kv.value, kv.mod_revision)?,
+    ))
 }
 
 pub async fn delete(
@@ -122,5 +171,32 @@ pub async fn delete(
         .delete(Bytes::from(key(res, ns, name)), Some(expected))
         .await
         .map_err(|e| store_error(res, name, e))?;
-    Ok((decode_stored(&kv.value, revision)?, revision))
+    Ok((
+        from_storage(res, decode_stored(&kv.value, revision)?),
+        revision,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bosun_api::resources::find;
+    use serde_json::json;
+
+    #[test]
+    fn both_event_apis_share_the_core_prefix_and_form() {
+        let core = find("", "v1", "events").expect("core events");
+        let v1 = find("events.k8s.io", "v1", "events").expect("events.k8s.io");
+        assert_eq!(prefix(v1, Some("ns")), prefix(core, Some("ns")));
+        assert_eq!(prefix(v1, None), "/registry/core/events/");
+        assert_eq!(key(v1, Some("ns"), "e"), "/registry/core/events/ns/e");
+        assert_eq!(storage_resource(v1), core);
+        assert!(converts(v1) && !converts(core));
+        let stored = to_storage(v1, json!({"apiVersion": "events.k8s.io/v1", "note": "n"}));
+        assert_eq!(stored["message"], "n");
+        assert_eq!(from_storage(v1, stored)["note"], "n");
+        let deployments = find("apps", "v1", "deployments").expect("deployments");
+        assert_eq!(prefix(deployments, None), "/registry/apps/deployments/");
+        assert_eq!(to_storage(deployments, json!({"a": 1})), json!({"a": 1}));
+    }
 }

@@ -25,6 +25,9 @@ pub struct ApiServerConfig {
     pub event_ttl: Duration,
     /// A client with the API server's kubelet-client certificate, for node agents.
     pub kubelet_client: Option<reqwest::Client>,
+    /// At most this many watches are open at once; more get 429 TooManyRequests
+    /// ([`crate::watch_slots::DEFAULT_MAX_WATCHES`] is a good default).
+    pub max_watches: usize,
 }
 
 impl std::fmt::Debug for ApiServerConfig {
@@ -32,6 +35,7 @@ impl std::fmt::Debug for ApiServerConfig {
         f.debug_struct("ApiServerConfig")
             .field("listen", &self.listen)
             .field("store", &self.store)
+            .field("max_watches", &self.max_watches)
             .finish_non_exhaustive()
     }
 }
@@ -77,7 +81,8 @@ impl ApiServer {
             config.tokens.clone(),
             addr.to_string(),
         )
-        .with_kubelet_client(config.kubelet_client.clone());
+        .with_kubelet_client(config.kubelet_client.clone())
+        .with_max_watches(config.max_watches);
         let shutdown = CancellationToken::new();
         let tasks = vec![
             tokio::spawn(accept_loop(

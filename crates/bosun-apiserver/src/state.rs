@@ -3,6 +3,7 @@
 use crate::metrics::Metrics;
 use crate::resource_metrics::SummaryCache;
 use crate::watch_cache::{DEFAULT_WINDOW, WatchCaches};
+use crate::watch_slots::{DEFAULT_MAX_WATCHES, WatchSlots};
 use bosun_pki::TokenFile;
 use bosun_store::Store;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ struct Inner {
     watch_caches: Arc<WatchCaches>,
     /// The node agents' usage summaries last fetched (metrics.k8s.io).
     summary_cache: Arc<SummaryCache>,
+    /// The cap on open watches.
+    watch_slots: Arc<WatchSlots>,
 }
 
 impl AppState {
@@ -38,6 +41,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 watch_caches: Arc::new(WatchCaches::new(store.clone(), DEFAULT_WINDOW)),
                 summary_cache: Arc::default(),
+                watch_slots: Arc::new(WatchSlots::new(DEFAULT_MAX_WATCHES, metrics.clone())),
                 store,
                 tokens,
                 metrics,
@@ -49,21 +53,41 @@ impl AppState {
 
     /// With a client for node agents' endpoints.
     pub fn with_kubelet_client(self, client: Option<reqwest::Client>) -> Self {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            store: shared.store.clone(),
-            tokens: shared.tokens.clone(),
-            metrics: shared.metrics.clone(),
-            address: shared.address.clone(),
-            kubelet: None,
-            watch_caches: shared.watch_caches.clone(),
-            summary_cache: shared.summary_cache.clone(),
-        });
+        let inner = self.into_inner();
         Self {
             inner: Arc::new(Inner {
                 kubelet: client,
                 ..inner
             }),
         }
+    }
+
+    /// With at most `max` open watches (default [`DEFAULT_MAX_WATCHES`]).
+    pub fn with_max_watches(self, max: usize) -> Self {
+        let inner = self.into_inner();
+        Self {
+            inner: Arc::new(Inner {
+                watch_slots: Arc::new(WatchSlots::new(max, inner.metrics.clone())),
+                ..inner
+            }),
+        }
+    }
+
+    fn into_inner(self) -> Inner {
+        Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            store: shared.store.clone(),
+            tokens: shared.tokens.clone(),
+            metrics: shared.metrics.clone(),
+            address: shared.address.clone(),
+            kubelet: shared.kubelet.clone(),
+            watch_caches: shared.watch_caches.clone(),
+            summary_cache: shared.summary_cache.clone(),
+            watch_slots: shared.watch_slots.clone(),
+        })
+    }
+
+    pub fn watch_slots(&self) -> &Arc<WatchSlots> {
+        &self.inner.watch_slots
     }
 
     pub fn summary_cache(&self) -> &SummaryCache {

@@ -428,7 +428,9 @@ impl WatchCaches {
         if let Some(c) = caches.get(&prefix) {
             return c.clone();
         }
-        let cache = Arc::new(WatchCache::new(res, prefix.clone(), self.capacity));
+        // Resources that share storage share the cache, which keeps the stored form.
+        let stored = crate::registry::storage_resource(res);
+        let cache = Arc::new(WatchCache::new(stored, prefix.clone(), self.capacity));
         caches.insert(prefix, cache.clone());
         tokio::spawn(
             cache

@@ -62,6 +62,9 @@ pub struct ApiServerArgs {
     pub compaction_interval_s: u64,
     #[arg(long, default_value_t = 3600)]
     pub event_ttl_s: u64,
+    /// At most this many watches open at once; more get 429 TooManyRequests with Retry-After.
+    #[arg(long, default_value_t = bosun_apiserver::DEFAULT_MAX_WATCHES)]
+    pub max_watches: usize,
 }
 
 pub async fn run(args: ApiServerArgs) -> Result<()> {
@@ -86,6 +89,7 @@ pub async fn run(args: ApiServerArgs) -> Result<()> {
         advertise_url: args.advertise_url.clone(),
         compaction_interval: Duration::from_secs(args.compaction_interval_s),
         event_ttl: Duration::from_secs(args.event_ttl_s),
+        max_watches: args.max_watches,
     })
     .await?;
     if let Some(path) = &args.kubeconfig {

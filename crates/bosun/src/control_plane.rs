@@ -35,6 +35,8 @@ pub struct ControlPlaneConfig {
     pub advertise_url: Option<String>,
     pub compaction_interval: Duration,
     pub event_ttl: Duration,
+    /// The cap on open watches.
+    pub max_watches: usize,
 }
 
 /// A component that gets its own identity and kubeconfig.
@@ -114,6 +116,7 @@ impl ControlPlane {
             store,
             compaction_interval: config.compaction_interval,
             event_ttl: config.event_ttl,
+            max_watches: config.max_watches,
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

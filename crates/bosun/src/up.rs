@@ -58,6 +58,7 @@ pub async fn run(args: UpArgs) -> Result<()> {
         advertise_url: None,
         compaction_interval: Duration::from_secs(args.compaction_interval_s),
         event_ttl: Duration::from_secs(args.event_ttl_s),
+        max_watches: bosun_apiserver::DEFAULT_MAX_WATCHES,
     })
     .await?;
     let kubeconfig = dir.join("kubeconfig");
