@@ -12,7 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -24,7 +24,9 @@ pub const EXPLANATION_ANNOTATION: &str = "scheduling.bosun.dev/explanation";
 /// How the scheduler runs.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
-    pub profile: Profile,
+    /// The profiles served, each under its schedulerName; pods naming another scheduler are
+    /// left alone.
+    pub profiles: Vec<Profile>,
     /// Bindings in flight at once.
     pub bind_concurrency: usize,
     /// Record Scheduled / FailedScheduling Events.
@@ -38,7 +40,7 @@ pub struct SchedulerConfig {
 impl Default for SchedulerConfig {
     fn default() -> Self {
         Self {
-            profile: Profile::default(),
+            profiles: vec![Profile::default()],
             bind_concurrency: 64,
             record_events: true,
             explain: true,
@@ -69,6 +71,15 @@ enum Input {
 struct BindResult {
     uid: String,
     ok: bool,
+}
+
+/// The scheduler a pod asks for.
+fn scheduler_name(pod: &Pod) -> &str {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.scheduler_name.as_deref())
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default-scheduler")
 }
 
 fn is_terminal(pod: &Pod) -> bool {
@@ -113,7 +124,7 @@ struct State {
     assumed: HashMap<String, String>,
     nodes_synced: bool,
     pods_synced: bool,
-    scheduler_name: String,
+    scheduler_names: HashSet<String>,
 }
 
 impl State {
@@ -141,12 +152,7 @@ impl State {
         if self.assumed.contains_key(&uid) {
             return; // our binding is on its way
         }
-        let ours = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.scheduler_name.as_deref())
-            .unwrap_or("default-scheduler")
-            == self.scheduler_name;
+        let ours = self.scheduler_names.contains(scheduler_name(&pod));
         if pod.metadata.deletion_timestamp.is_some() || !ours {
             self.queue.delete(&uid);
             return;
@@ -192,7 +198,11 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
         assumed: HashMap::new(),
         nodes_synced: false,
         pods_synced: false,
-        scheduler_name: config.profile.scheduler_name.clone(),
+        scheduler_names: config
+            .profiles
+            .iter()
+            .map(|p| p.scheduler_name.clone())
+            .collect(),
     };
     let mut in_flight = 0usize;
     let mut start = 0usize;
@@ -266,7 +276,14 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
             let Some(pod) = st.queue.pop(now) else { break };
             let uid = pod.metadata.uid.clone().unwrap_or_default();
             start = start.wrapping_add(1);
-            match schedule(&pod, &st.snapshot, &config.profile, start) {
+            let Some(profile) = config
+                .profiles
+                .iter()
+                .find(|p| p.scheduler_name == scheduler_name(&pod))
+            else {
+                continue;
+            };
+            match schedule(&pod, &st.snapshot, profile, start) {
                 Decision::Bind { node, explanation } => {
                     st.snapshot.add_pod(&pod, &node);
                     st.assumed.insert(uid.clone(), node.clone());
@@ -373,11 +390,10 @@ fn report_failure(
     });
 }
 
-async fn mark_unschedulable(client: &kube::Client, pod: &Pod, reason: &str, message: &str) {
-    let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    let name = pod.metadata.name.clone().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let patch = json!({"status": {"conditions": [{
+/// A status patch: PodScheduled=False with `reason` and `message`, and the nominated node
+/// when there is one.
+fn unschedulable_status(nominated: &str, reason: &str, message: &str) -> serde_json::Value {
+    let mut patch = json!({"status": {"conditions": [{
         "type": "PodScheduled",
         "status": "False",
         "reason": reason,
@@ -385,6 +401,17 @@ async fn mark_unschedulable(client: &kube::Client, pod: &Pod, reason: &str, mess
         "lastProbeTime": null,
         "lastTransitionTime": Timestamp::now().to_string(),
     }]}});
+    if !nominated.is_empty() {
+        patch["status"]["nominatedNodeName"] = json!(nominated);
+    }
+    patch
+}
+
+async fn mark_unschedulable(client: &kube::Client, pod: &Pod, reason: &str, message: &str) {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let patch = unschedulable_status("", reason, message);
     if let Err(e) = api
         .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
