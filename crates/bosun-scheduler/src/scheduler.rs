@@ -3,13 +3,14 @@
 //! meanwhile); unschedulable pods get the PodScheduled=False condition and an Event.
 
 use crate::framework::{Decision, Profile, schedule};
+use crate::preemption::{self, Candidate};
 use crate::queue::SchedulingQueue;
 use crate::snapshot::Snapshot;
 use bosun_leader::ElectionConfig;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::watcher;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -314,8 +315,42 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                     });
                 }
                 Decision::Unschedulable { message, .. } => {
-                    st.queue.mark_unschedulable(&uid, now);
-                    report_failure(&client, pod, "Unschedulable", message, config.record_events);
+                    match preemption::preempt(&pod, &st.snapshot, profile) {
+                        Some(candidate) => {
+                            // Assume the victims gone and the pod nominated until the watch
+                            // says so, so that the next attempt waits instead of preempting
+                            // again.
+                            for v in &candidate.victims {
+                                st.snapshot.mark_terminating(&v.uid);
+                            }
+                            let mut nominated = (*pod).clone();
+                            nominated
+                                .status
+                                .get_or_insert_with(Default::default)
+                                .nominated_node_name = Some(candidate.node.clone());
+                            let nominated = Arc::new(nominated);
+                            st.queue.add_or_update(nominated.clone());
+                            st.queue.mark_unschedulable(&uid, now);
+                            tokio::spawn(preempt(
+                                client.clone(),
+                                nominated,
+                                candidate,
+                                message,
+                                profile.scheduler_name.clone(),
+                                config.record_events,
+                            ));
+                        }
+                        None => {
+                            st.queue.mark_unschedulable(&uid, now);
+                            report_failure(
+                                &client,
+                                pod,
+                                "Unschedulable",
+                                message,
+                                config.record_events,
+                            );
+                        }
+                    }
                 }
                 Decision::Invalid { message } => {
                     // Only a change to the pod can help; it is retried when it changes.
@@ -388,6 +423,81 @@ fn report_failure(
             record_event(&client, &pod, "Warning", "FailedScheduling", &message).await;
         }
     });
+}
+
+/// DefaultPreemption's I/O: nominate the node for the pod (with its PodScheduled=False
+/// condition, in one status write), then for each victim a DisruptionTarget condition, a
+/// graceful delete and a Preempted Event.
+async fn preempt(
+    client: kube::Client,
+    pod: Arc<Pod>,
+    candidate: Candidate,
+    message: String,
+    scheduler_name: String,
+    events: bool,
+) {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let node = candidate.node;
+    tracing::info!(pod = %name, %node, victims = candidate.victims.len(), "preempting");
+    let status = unschedulable_status(&node, "Unschedulable", &message);
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    if let Err(e) = api
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+    {
+        tracing::debug!(pod = %name, error = %e, "nomination failed");
+        return;
+    }
+    if events {
+        record_event(&client, &pod, "Warning", "FailedScheduling", &message).await;
+    }
+    let preemptor = pod.metadata.uid.clone().unwrap_or_default();
+    for v in candidate.victims {
+        let victims: Api<Pod> = Api::namespaced(client.clone(), &v.namespace);
+        let condition = json!({"status": {"conditions": [{
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "PreemptionByScheduler",
+            "message": format!("{scheduler_name}: preempting to accommodate a higher priority pod"),
+            "lastTransitionTime": Timestamp::now().to_string(),
+        }]}});
+        let _ = victims
+            .patch_status(
+                &v.name,
+                &PatchParams::default(),
+                &Patch::Strategic(&condition),
+            )
+            .await;
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(v.uid.clone()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match victims.delete(&v.name, &params).await {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(victim = %v.name, error = %e, "preemption delete failed");
+                continue;
+            }
+        }
+        if events {
+            let mut involved = Pod::default();
+            involved.metadata.name = Some(v.name.clone());
+            involved.metadata.namespace = Some(v.namespace.clone());
+            involved.metadata.uid = Some(v.uid.clone());
+            record_event(
+                &client,
+                &involved,
+                "Normal",
+                "Preempted",
+                &format!("Preempted by pod {preemptor} on node {node}"),
+            )
+            .await;
+        }
+    }
 }
 
 /// A status patch: PodScheduled=False with `reason` and `message`, and the nominated node

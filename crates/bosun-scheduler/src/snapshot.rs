@@ -308,6 +308,28 @@ impl Snapshot {
             .insert(placed.uid.clone(), (node.to_string(), placed));
     }
 
+    /// Count a placed pod as terminating from now (its deletion was asked for by preemption),
+    /// until its next watch event says otherwise.
+    pub fn mark_terminating(&mut self, uid: &str) {
+        let Some((node, pod)) = self.pods.get(uid) else {
+            return;
+        };
+        if pod.terminating {
+            return;
+        }
+        let node = node.clone();
+        let marked = Arc::new(PlacedPod {
+            terminating: true,
+            ..(**pod).clone()
+        });
+        if let Some(i) = self.index.get(&node)
+            && let Some(slot) = self.nodes[*i].pods.iter_mut().find(|p| p.uid == uid)
+        {
+            *slot = marked.clone();
+        }
+        self.pods.insert(uid.to_string(), (node, marked));
+    }
+
     /// Take a pod off its node.
     pub fn remove_pod(&mut self, uid: &str) {
         let Some((node, _)) = self.pods.remove(uid) else {
