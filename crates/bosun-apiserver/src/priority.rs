@@ -11,7 +11,7 @@
 
 use crate::registry;
 use crate::state::AppState;
-use bosun_api::{ApiError, ResourceInfo, resources};
+use bosun_api::{ApiError, Cause, ResourceInfo, resources};
 use bosun_store::{Consistency, RangeRequest};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -154,6 +154,67 @@ pub fn admit_pod(pod: &mut Value, stored: &[PriorityClass]) -> Result<(), ApiErr
     Ok(())
 }
 
+/// The highest value a class outside the system ones may have.
+pub const HIGHEST_USER_DEFINABLE_PRIORITY: i64 = 1_000_000_000;
+
+/// Checks on a PriorityClass being created, as Kubernetes' validation and Priority admission
+/// do: `system-` names are reserved for the system classes (with their values), other
+/// classes are at most [`HIGHEST_USER_DEFINABLE_PRIORITY`], and only one class may be the
+/// global default.
+pub fn admit_class(
+    res: &ResourceInfo,
+    class: &Value,
+    stored: &[PriorityClass],
+) -> Result<(), ApiError> {
+    let name = class
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let value = class.get("value").and_then(Value::as_i64);
+    let global_default = class
+        .get("globalDefault")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if name.starts_with("system-") {
+        let known = system_classes()
+            .into_iter()
+            .find(|c| c.name == name)
+            .is_some_and(|c| value == Some(i64::from(c.value)) && !global_default);
+        if !known {
+            return Err(ApiError::invalid(
+                res,
+                name,
+                vec![Cause::forbidden(
+                    "metadata.name",
+                    "priority class names with 'system-' prefix are reserved for system use only",
+                )],
+            ));
+        }
+    } else if let Some(v) = value.filter(|v| *v > HIGHEST_USER_DEFINABLE_PRIORITY) {
+        return Err(ApiError::invalid(
+            res,
+            name,
+            vec![Cause::forbidden(
+                "value",
+                &format!(
+                    "maximum allowed value of a user defined priority is \
+                     {HIGHEST_USER_DEFINABLE_PRIORITY} (got {v})"
+                ),
+            )],
+        ));
+    }
+    if global_default
+        && let Some(other) = stored.iter().find(|c| c.global_default && c.name != name)
+    {
+        return Err(ApiError::forbidden(&format!(
+            "priorityclasses.scheduling.k8s.io \"{name}\" is forbidden: PriorityClass {} is \
+             already marked as default. Only one default can exist",
+            other.name
+        )));
+    }
+    Ok(())
+}
+
 /// How long a pod create waits for the PriorityClass cache to load.
 const CACHE_WAIT: Duration = Duration::from_secs(5);
 
@@ -192,10 +253,15 @@ async fn stored_classes(state: &AppState) -> Result<Vec<PriorityClass>, ApiError
         .collect())
 }
 
-/// The admission hook of pod CREATE (a no-op for other resources).
+/// The admission hook of CREATE: pods get their priority, PriorityClasses are checked (a
+/// no-op for other resources).
 pub async fn admit(state: &AppState, res: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
-    if (res.group, res.kind) != ("", "Pod") {
-        return Ok(());
+    match (res.group, res.kind) {
+        ("", "Pod") => {}
+        ("scheduling.k8s.io", "PriorityClass") => {
+            return admit_class(res, obj, &stored_classes(state).await?);
+        }
+        _ => return Ok(()),
     }
     let mut classes = stored_classes(state).await?;
     // A class created just before the pod may not have reached the cache yet.
@@ -328,6 +394,42 @@ mod tests {
             message(&e).contains("PreemptionPolicy (Never) must not be provided"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn classes_keep_system_names_user_values_and_one_default() {
+        let res = classes_resource().expect("resource");
+        let pc = |name: &str, value: i64, default: bool| json!({"metadata": {"name": name}, "value": value, "globalDefault": default});
+        admit_class(res, &pc("ok", HIGHEST_USER_DEFINABLE_PRIORITY, false), &[]).expect("ok");
+        let e = admit_class(
+            res,
+            &pc("big", HIGHEST_USER_DEFINABLE_PRIORITY + 1, false),
+            &[],
+        )
+        .expect_err("too big");
+        assert_eq!(e.code(), 422);
+        assert!(message(&e).contains("maximum allowed value"), "{e}");
+        let e = admit_class(res, &pc("system-mine", 5, false), &[]).expect_err("reserved");
+        assert_eq!(e.code(), 422);
+        assert!(message(&e).contains("'system-' prefix are reserved"), "{e}");
+        admit_class(
+            res,
+            &pc(
+                "system-node-critical",
+                i64::from(SYSTEM_NODE_CRITICAL),
+                false,
+            ),
+            &[],
+        )
+        .expect("the system class itself");
+        let stored = [class("first", 1, true, PREEMPT_LOWER_PRIORITY)];
+        let e = admit_class(res, &pc("second", 2, true), &stored).expect_err("two defaults");
+        assert_eq!(e.code(), 403);
+        assert!(
+            message(&e).contains("PriorityClass first is already marked as default"),
+            "{e}"
+        );
+        admit_class(res, &pc("second", 2, false), &stored).expect("not a default");
     }
 
     #[test]

@@ -139,4 +139,26 @@ async fn pods_get_their_class_priority_or_the_default_and_bad_ones_are_forbidden
     }
     assert_eq!(got["spec"]["priority"], 100, "{got}");
     assert_eq!(got["spec"]["priorityClassName"], "everyday");
+
+    // Only one default; system- names and huge values are the system's.
+    for (name, value, default, code) in [
+        ("another", 5, true, StatusCode::FORBIDDEN),
+        ("system-mine", 5, false, StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "huge",
+            1_000_000_001,
+            false,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let (got, status) = api
+            .call(
+                "POST",
+                "/apis/scheduling.k8s.io/v1/priorityclasses",
+                json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                    "metadata": {"name": name}, "value": value, "globalDefault": default}),
+            )
+            .await;
+        assert_eq!(got, code, "{name}: {status}");
+    }
 }
