@@ -350,6 +350,35 @@ mod tests {
     }
 
     #[test]
+    fn a_node_freed_by_preemption_is_held_for_its_preemptor() {
+        use crate::framework::{Decision, schedule};
+        let mut s = snapshot(&[("a", "1"), ("b", "1")], &[(pod("busy", "1", 0), "b")]);
+        let preemptor = pod_with(
+            "pre",
+            "1",
+            10,
+            json!({"status": {"nominatedNodeName": "a"}}),
+        );
+        s.nominate(&preemptor, "a");
+        let place = |p: &Pod, s: &Snapshot| match schedule(p, s, &Profile::default(), 0) {
+            Decision::Bind { node, .. } => Some(node),
+            _ => None,
+        };
+        // A lower (or equal) priority pod may not take a's room; the preemptor itself may,
+        // and so may a more important pod.
+        assert_eq!(place(&pod("low", "1", 5), &s), None);
+        assert_eq!(place(&pod("same", "1", 10), &s), None);
+        assert_eq!(place(&preemptor, &s), Some("a".into()));
+        assert_eq!(place(&pod("vip", "1", 20), &s), Some("a".into()));
+        // Room beside the nominated pod is free to take.
+        let mut roomy = snapshot(&[("a", "2")], &[]);
+        roomy.nominate(&preemptor, "a");
+        assert_eq!(place(&pod("low", "1", 5), &roomy), Some("a".into()));
+        roomy.forget_nomination("pre");
+        assert_eq!(place(&pod("low", "2", 5), &roomy), Some("a".into()));
+    }
+
+    #[test]
     fn ties_go_to_the_first_candidate() {
         let c = |node: &str| Candidate {
             node: node.into(),

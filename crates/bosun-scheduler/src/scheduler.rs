@@ -138,6 +138,16 @@ impl State {
             .as_ref()
             .and_then(|s| s.node_name.clone())
             .filter(|n| !n.is_empty());
+        match crate::framework::nominated_node(&pod) {
+            Some(n)
+                if node.is_none()
+                    && !is_terminal(&pod)
+                    && pod.metadata.deletion_timestamp.is_none() =>
+            {
+                self.snapshot.nominate(&pod, n)
+            }
+            _ => self.snapshot.forget_nomination(&uid),
+        }
         if is_terminal(&pod) {
             self.snapshot.remove_pod(&uid);
             self.queue.delete(&uid);
@@ -166,6 +176,7 @@ impl State {
             return;
         };
         self.snapshot.remove_pod(uid);
+        self.snapshot.forget_nomination(uid);
         self.assumed.remove(uid);
         self.queue.delete(uid);
         self.queue.move_all_to_active(Instant::now());
@@ -287,6 +298,7 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
             match schedule(&pod, &st.snapshot, profile, start) {
                 Decision::Bind { node, explanation } => {
                     st.snapshot.add_pod(&pod, &node);
+                    st.snapshot.forget_nomination(&uid);
                     st.assumed.insert(uid.clone(), node.clone());
                     in_flight += 1;
                     let explanation = config
@@ -328,6 +340,7 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                                 .status
                                 .get_or_insert_with(Default::default)
                                 .nominated_node_name = Some(candidate.node.clone());
+                            st.snapshot.nominate(&nominated, &candidate.node);
                             let nominated = Arc::new(nominated);
                             st.queue.add_or_update(nominated.clone());
                             st.queue.mark_unschedulable(&uid, now);
