@@ -198,7 +198,11 @@ preemptionPolicy: Never
         T,
         |o| !o.is_empty(),
     );
-    assert_eq!(cond, "0/1 nodes are available: 1 Insufficient cpu.");
+    assert_eq!(
+        cond,
+        "0/1 nodes are available: 1 Insufficient cpu. \
+         preemption: not eligible due to preemptionPolicy=Never."
+    );
     assert_eq!(node_of(&k, "polite"), "");
     assert_eq!(node_of(&k, "mid"), "small");
 }
@@ -355,7 +359,8 @@ fn a_second_profile_packs_anti_affinity_spreads_and_unknown_schedulers_are_left_
     );
     assert_eq!(
         cond,
-        "0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules."
+        "0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules. \
+         preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
     );
 
     // Both schedulers have handled later pods; the orphan is as it was created.

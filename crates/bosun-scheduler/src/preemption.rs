@@ -9,10 +9,11 @@
 //! sum of victim priorities, the fewest victims, the latest start of its most important
 //! victims, then the first. (PodDisruptionBudgets are not considered.)
 
-use crate::framework::{Cycle, Profile};
+use crate::framework::{Cycle, Profile, unschedulable_message};
 use crate::snapshot::{NodeInfo, PlacedPod, Snapshot};
 use k8s_openapi::api::core::v1::Pod;
 use std::cmp::Reverse;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The outcome: the node to nominate and the pods to evict there.
@@ -117,25 +118,60 @@ pub fn pick(candidates: Vec<Candidate>) -> Option<Candidate> {
 }
 
 /// Preemption for a pod the filters refused everywhere: the node to nominate and its
-/// victims, or `None` when preempting cannot help (or is not allowed).
-pub fn preempt(pod: &Pod, snapshot: &Snapshot, profile: &Profile) -> Option<Candidate> {
-    if !profile.preemption || !eligible(pod, snapshot) {
-        return None;
+/// victims; else why not, in kube-scheduler's words for the end of the FailedScheduling
+/// message (`None` when the profile does not preempt).
+pub fn preempt(
+    pod: &Pod,
+    snapshot: &Snapshot,
+    profile: &Profile,
+) -> Result<Candidate, Option<String>> {
+    if !profile.preemption {
+        return Err(None);
     }
-    let cycle = Cycle::new(pod, snapshot, profile).ok()?;
-    let candidates = snapshot
-        .nodes()
-        .iter()
-        .filter(|info| cycle.filter(info, snapshot).is_err_and(|f| f.resolvable))
-        .filter_map(|info| {
-            victims_on_node(&cycle, info, snapshot).map(|victims| Candidate {
-                node: info.name.clone(),
-                victims,
-            })
-        })
-        .collect();
-    pick(candidates)
+    if pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.preemption_policy.as_deref())
+        == Some("Never")
+    {
+        return Err(Some(
+            "preemption: not eligible due to preemptionPolicy=Never.".into(),
+        ));
+    }
+    if !eligible(pod, snapshot) {
+        return Err(Some(
+            "preemption: not eligible due to a terminating pod on the nominated node.".into(),
+        ));
+    }
+    let cycle = Cycle::new(pod, snapshot, profile).map_err(|_| None)?;
+    let mut candidates = Vec::new();
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    for info in snapshot.nodes() {
+        let reason = match cycle.filter_with_nominated(info, snapshot) {
+            Err(f) if f.resolvable => match victims_on_node(&cycle, info, snapshot) {
+                Some(victims) => {
+                    candidates.push(Candidate {
+                        node: info.name.clone(),
+                        victims,
+                    });
+                    continue;
+                }
+                None => NO_VICTIMS,
+            },
+            _ => NOT_HELPFUL,
+        };
+        *reasons.entry(reason.to_string()).or_insert(0) += 1;
+    }
+    pick(candidates).ok_or_else(|| {
+        let message = unschedulable_message(snapshot.len(), &reasons);
+        Some(format!("preemption: {message}"))
+    })
 }
+
+/// A node where even removing every lower-priority pod would not make room.
+pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
+/// A node that failed for a reason removing pods cannot change.
+pub const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 
 #[cfg(test)]
 mod tests {
@@ -200,7 +236,7 @@ mod tests {
     }
 
     fn run(pod: &Pod, s: &Snapshot) -> Option<(String, Vec<String>)> {
-        preempt(pod, s, &Profile::default()).map(|c| {
+        preempt(pod, s, &Profile::default()).ok().map(|c| {
             let v = names(&c).into_iter().map(String::from).collect();
             (c.node, v)
         })
@@ -256,7 +292,13 @@ mod tests {
             preemption: false,
             ..Profile::default()
         };
-        assert!(preempt(&pod("p", "1", 10), &s, &off).is_none());
+        assert_eq!(preempt(&pod("p", "1", 10), &s, &off).err(), Some(None));
+        assert_eq!(
+            preempt(&never, &s, &Profile::default()).err(),
+            Some(Some(
+                "preemption: not eligible due to preemptionPolicy=Never.".into()
+            ))
+        );
         assert!(run(&pod("p", "1", 10), &s).is_some());
     }
 
@@ -376,6 +418,29 @@ mod tests {
         assert_eq!(place(&pod("low", "1", 5), &roomy), Some("a".into()));
         roomy.forget_nomination("pre");
         assert_eq!(place(&pod("low", "2", 5), &roomy), Some("a".into()));
+    }
+
+    #[test]
+    fn without_a_candidate_the_message_says_why_per_node_in_kube_words() {
+        let mut s = snapshot(
+            &[("a", "1"), ("b", "1"), ("c", "1")],
+            &[(pod("same-a", "1", 10), "a"), (pod("same-b", "1", 10), "b")],
+        );
+        let cordoned: k8s_openapi::api::core::v1::Node = serde_json::from_value(json!({
+            "metadata": {"name": "c"}, "spec": {"unschedulable": true},
+            "status": {"allocatable": {"cpu": "1", "memory": "4Gi", "pods": "110"},
+                "conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .expect("node");
+        s.upsert_node(Arc::new(cordoned));
+        assert_eq!(
+            preempt(&pod("p", "1", 10), &s, &Profile::default()).err(),
+            Some(Some(
+                "preemption: 0/3 nodes are available: 1 Preemption is not helpful for \
+                 scheduling, 2 No preemption victims found for incoming pod."
+                    .into()
+            ))
+        );
     }
 
     #[test]

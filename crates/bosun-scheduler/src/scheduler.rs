@@ -328,7 +328,7 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                 }
                 Decision::Unschedulable { message, .. } => {
                     match preemption::preempt(&pod, &st.snapshot, profile) {
-                        Some(candidate) => {
+                        Ok(candidate) => {
                             // Assume the victims gone and the pod nominated until the watch
                             // says so, so that the next attempt waits instead of preempting
                             // again.
@@ -353,7 +353,11 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                                 config.record_events,
                             ));
                         }
-                        None => {
+                        Err(why) => {
+                            let message = match why {
+                                Some(why) => format!("{message} {why}"),
+                                None => message,
+                            };
                             st.queue.mark_unschedulable(&uid, now);
                             report_failure(
                                 &client,
