@@ -96,7 +96,11 @@ fn pods_are_spread_explained_and_unschedulable_ones_say_why() {
         T,
         |o| !o.is_empty(),
     );
-    assert_eq!(cond, "0/2 nodes are available: 2 Insufficient cpu.");
+    assert_eq!(
+        cond,
+        "0/2 nodes are available: 2 Insufficient cpu. \
+         preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
+    );
     let events = k.eventually(
         &[
             "get",

@@ -171,6 +171,7 @@ async fn create(state: &AppState, call: &Call) -> Result<Response> {
     check_namespace(state, res, call.ns()).await?;
     object::prepare_create(&mut obj)?;
     crate::defaults::apply(res, &mut obj);
+    crate::priority::admit(state, res, &mut obj).await?;
     call.writer().record(None, &mut obj);
     if call.dry_run() {
         return Ok(with_warnings(
@@ -365,6 +366,7 @@ async fn server_side_apply(
                 check_namespace(state, res, call.ns()).await?;
                 object::prepare_create(&mut obj)?;
                 crate::defaults::apply(res, &mut obj);
+                crate::priority::admit(state, res, &mut obj).await?;
                 let created = if call.dry_run() {
                     obj
                 } else {

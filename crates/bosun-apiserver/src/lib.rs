@@ -22,6 +22,7 @@ pub mod node_proxy;
 pub mod object;
 pub mod openapi;
 pub mod path;
+pub mod priority;
 pub mod protobuf;
 pub mod registry;
 pub mod resource_metrics;

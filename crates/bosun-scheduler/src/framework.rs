@@ -417,6 +417,36 @@ impl<'a> Cycle<'a> {
     }
 }
 
+impl Cycle<'_> {
+    /// The filters with the pods nominated to the node by preemption that are at least as
+    /// important as this pod counted there as if placed, and then without them (kube's
+    /// RunFilterPluginsWithNominatedPods): a node freed for a preemptor stays its own.
+    pub fn filter_with_nominated(
+        &self,
+        info: &NodeInfo,
+        snapshot: &Snapshot,
+    ) -> Result<(), Failure> {
+        if snapshot.has_nominations() {
+            let own = self.pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0);
+            let uid = self.pod.metadata.uid.as_deref().unwrap_or_default();
+            let held: Vec<&Arc<PlacedPod>> = snapshot
+                .nominated_to(&info.name)
+                .filter(|p| p.priority >= own && p.uid != uid)
+                .collect();
+            if !held.is_empty() {
+                let mut cycle = self.clone();
+                let mut node = info.clone();
+                for p in held {
+                    node.add(p.clone());
+                    cycle.update(p, &node, snapshot, 1);
+                }
+                cycle.filter(&node, snapshot)?;
+            }
+        }
+        self.filter(info, snapshot)
+    }
+}
+
 /// NodeResourcesFit's filter: whether `requests` fit in what the node has left.
 pub fn fits(requests: &Resources, info: &NodeInfo) -> Result<(), Cow<'static, str>> {
     let free = |alloc: i64, used: i64| alloc - used;
@@ -612,7 +642,7 @@ pub fn schedule(pod: &Pod, snapshot: &Snapshot, profile: &Profile, start: usize)
         ..Explanation::default()
     };
     if let Some(info) = nominated_node(pod).and_then(|n| snapshot.node(n))
-        && cycle.filter(info, snapshot).is_ok()
+        && cycle.filter_with_nominated(info, snapshot).is_ok()
     {
         explanation.feasible = 1;
         return Decision::Bind {
@@ -624,7 +654,7 @@ pub fn schedule(pod: &Pod, snapshot: &Snapshot, profile: &Profile, start: usize)
     let mut feasible: Vec<&NodeInfo> = Vec::with_capacity(want.min(total));
     for i in 0..total {
         let info = &nodes[(start + i) % total];
-        match cycle.filter(info, snapshot) {
+        match cycle.filter_with_nominated(info, snapshot) {
             Ok(()) => {
                 feasible.push(info);
                 if feasible.len() >= want {

@@ -12,16 +12,21 @@
 //! 3. [`queue`]: which pod to try next: priority, then age; back-off; unschedulable pods
 //!    wait for a change that could help.
 //! 4. [`scheduler`]: the I/O: watches, binding, status and Events, leader election.
+//! 5. [`preemption`]: DefaultPreemption, pure: the node and victims for a pod that fits nowhere.
+//! 6. [`config`]: profiles from a `KubeSchedulerConfiguration` file.
 
+pub mod config;
 pub mod framework;
 pub mod image_locality;
 pub mod inter_pod_affinity;
+pub mod preemption;
 pub mod queue;
 pub mod resources;
 pub mod scheduler;
 pub mod snapshot;
 pub mod topology_spread;
 
+pub use config::{ConfigError, SchedulerConfiguration};
 pub use framework::{Decision, Explanation, Profile, ScoringStrategy, schedule};
 pub use scheduler::{SchedulerConfig, run};
 pub use snapshot::Snapshot;

@@ -3,16 +3,17 @@
 //! meanwhile); unschedulable pods get the PodScheduled=False condition and an Event.
 
 use crate::framework::{Decision, Profile, schedule};
+use crate::preemption::{self, Candidate};
 use crate::queue::SchedulingQueue;
 use crate::snapshot::Snapshot;
 use bosun_leader::ElectionConfig;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::watcher;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -24,7 +25,9 @@ pub const EXPLANATION_ANNOTATION: &str = "scheduling.bosun.dev/explanation";
 /// How the scheduler runs.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
-    pub profile: Profile,
+    /// The profiles served, each under its schedulerName; pods naming another scheduler are
+    /// left alone.
+    pub profiles: Vec<Profile>,
     /// Bindings in flight at once.
     pub bind_concurrency: usize,
     /// Record Scheduled / FailedScheduling Events.
@@ -38,7 +41,7 @@ pub struct SchedulerConfig {
 impl Default for SchedulerConfig {
     fn default() -> Self {
         Self {
-            profile: Profile::default(),
+            profiles: vec![Profile::default()],
             bind_concurrency: 64,
             record_events: true,
             explain: true,
@@ -69,6 +72,15 @@ enum Input {
 struct BindResult {
     uid: String,
     ok: bool,
+}
+
+/// The scheduler a pod asks for.
+fn scheduler_name(pod: &Pod) -> &str {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.scheduler_name.as_deref())
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default-scheduler")
 }
 
 fn is_terminal(pod: &Pod) -> bool {
@@ -113,7 +125,7 @@ struct State {
     assumed: HashMap<String, String>,
     nodes_synced: bool,
     pods_synced: bool,
-    scheduler_name: String,
+    scheduler_names: HashSet<String>,
 }
 
 impl State {
@@ -126,6 +138,16 @@ impl State {
             .as_ref()
             .and_then(|s| s.node_name.clone())
             .filter(|n| !n.is_empty());
+        match crate::framework::nominated_node(&pod) {
+            Some(n)
+                if node.is_none()
+                    && !is_terminal(&pod)
+                    && pod.metadata.deletion_timestamp.is_none() =>
+            {
+                self.snapshot.nominate(&pod, n)
+            }
+            _ => self.snapshot.forget_nomination(&uid),
+        }
         if is_terminal(&pod) {
             self.snapshot.remove_pod(&uid);
             self.queue.delete(&uid);
@@ -141,12 +163,7 @@ impl State {
         if self.assumed.contains_key(&uid) {
             return; // our binding is on its way
         }
-        let ours = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.scheduler_name.as_deref())
-            .unwrap_or("default-scheduler")
-            == self.scheduler_name;
+        let ours = self.scheduler_names.contains(scheduler_name(&pod));
         if pod.metadata.deletion_timestamp.is_some() || !ours {
             self.queue.delete(&uid);
             return;
@@ -159,6 +176,7 @@ impl State {
             return;
         };
         self.snapshot.remove_pod(uid);
+        self.snapshot.forget_nomination(uid);
         self.assumed.remove(uid);
         self.queue.delete(uid);
         self.queue.move_all_to_active(Instant::now());
@@ -192,7 +210,11 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
         assumed: HashMap::new(),
         nodes_synced: false,
         pods_synced: false,
-        scheduler_name: config.profile.scheduler_name.clone(),
+        scheduler_names: config
+            .profiles
+            .iter()
+            .map(|p| p.scheduler_name.clone())
+            .collect(),
     };
     let mut in_flight = 0usize;
     let mut start = 0usize;
@@ -266,9 +288,17 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
             let Some(pod) = st.queue.pop(now) else { break };
             let uid = pod.metadata.uid.clone().unwrap_or_default();
             start = start.wrapping_add(1);
-            match schedule(&pod, &st.snapshot, &config.profile, start) {
+            let Some(profile) = config
+                .profiles
+                .iter()
+                .find(|p| p.scheduler_name == scheduler_name(&pod))
+            else {
+                continue;
+            };
+            match schedule(&pod, &st.snapshot, profile, start) {
                 Decision::Bind { node, explanation } => {
                     st.snapshot.add_pod(&pod, &node);
+                    st.snapshot.forget_nomination(&uid);
                     st.assumed.insert(uid.clone(), node.clone());
                     in_flight += 1;
                     let explanation = config
@@ -297,8 +327,47 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                     });
                 }
                 Decision::Unschedulable { message, .. } => {
-                    st.queue.mark_unschedulable(&uid, now);
-                    report_failure(&client, pod, "Unschedulable", message, config.record_events);
+                    match preemption::preempt(&pod, &st.snapshot, profile) {
+                        Ok(candidate) => {
+                            // Assume the victims gone and the pod nominated until the watch
+                            // says so, so that the next attempt waits instead of preempting
+                            // again.
+                            for v in &candidate.victims {
+                                st.snapshot.mark_terminating(&v.uid);
+                            }
+                            let mut nominated = (*pod).clone();
+                            nominated
+                                .status
+                                .get_or_insert_with(Default::default)
+                                .nominated_node_name = Some(candidate.node.clone());
+                            st.snapshot.nominate(&nominated, &candidate.node);
+                            let nominated = Arc::new(nominated);
+                            st.queue.add_or_update(nominated.clone());
+                            st.queue.mark_unschedulable(&uid, now);
+                            tokio::spawn(preempt(
+                                client.clone(),
+                                nominated,
+                                candidate,
+                                message,
+                                profile.scheduler_name.clone(),
+                                config.record_events,
+                            ));
+                        }
+                        Err(why) => {
+                            let message = match why {
+                                Some(why) => format!("{message} {why}"),
+                                None => message,
+                            };
+                            st.queue.mark_unschedulable(&uid, now);
+                            report_failure(
+                                &client,
+                                pod,
+                                "Unschedulable",
+                                message,
+                                config.record_events,
+                            );
+                        }
+                    }
                 }
                 Decision::Invalid { message } => {
                     // Only a change to the pod can help; it is retried when it changes.
@@ -373,11 +442,85 @@ fn report_failure(
     });
 }
 
-async fn mark_unschedulable(client: &kube::Client, pod: &Pod, reason: &str, message: &str) {
+/// DefaultPreemption's I/O: nominate the node for the pod (with its PodScheduled=False
+/// condition, in one status write), then for each victim a DisruptionTarget condition, a
+/// graceful delete and a Preempted Event.
+async fn preempt(
+    client: kube::Client,
+    pod: Arc<Pod>,
+    candidate: Candidate,
+    message: String,
+    scheduler_name: String,
+    events: bool,
+) {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
+    let node = candidate.node;
+    tracing::info!(pod = %name, %node, victims = candidate.victims.len(), "preempting");
+    let status = unschedulable_status(&node, "Unschedulable", &message);
     let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let patch = json!({"status": {"conditions": [{
+    if let Err(e) = api
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+    {
+        tracing::debug!(pod = %name, error = %e, "nomination failed");
+        return;
+    }
+    if events {
+        record_event(&client, &pod, "Warning", "FailedScheduling", &message).await;
+    }
+    let preemptor = pod.metadata.uid.clone().unwrap_or_default();
+    for v in candidate.victims {
+        let victims: Api<Pod> = Api::namespaced(client.clone(), &v.namespace);
+        let condition = json!({"status": {"conditions": [{
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "PreemptionByScheduler",
+            "message": format!("{scheduler_name}: preempting to accommodate a higher priority pod"),
+            "lastTransitionTime": Timestamp::now().to_string(),
+        }]}});
+        let _ = victims
+            .patch_status(
+                &v.name,
+                &PatchParams::default(),
+                &Patch::Strategic(&condition),
+            )
+            .await;
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(v.uid.clone()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match victims.delete(&v.name, &params).await {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(victim = %v.name, error = %e, "preemption delete failed");
+                continue;
+            }
+        }
+        if events {
+            let mut involved = Pod::default();
+            involved.metadata.name = Some(v.name.clone());
+            involved.metadata.namespace = Some(v.namespace.clone());
+            involved.metadata.uid = Some(v.uid.clone());
+            record_event(
+                &client,
+                &involved,
+                "Normal",
+                "Preempted",
+                &format!("Preempted by pod {preemptor} on node {node}"),
+            )
+            .await;
+        }
+    }
+}
+
+/// A status patch: PodScheduled=False with `reason` and `message`, and the nominated node
+/// when there is one.
+fn unschedulable_status(nominated: &str, reason: &str, message: &str) -> serde_json::Value {
+    let mut patch = json!({"status": {"conditions": [{
         "type": "PodScheduled",
         "status": "False",
         "reason": reason,
@@ -385,6 +528,17 @@ async fn mark_unschedulable(client: &kube::Client, pod: &Pod, reason: &str, mess
         "lastProbeTime": null,
         "lastTransitionTime": Timestamp::now().to_string(),
     }]}});
+    if !nominated.is_empty() {
+        patch["status"]["nominatedNodeName"] = json!(nominated);
+    }
+    patch
+}
+
+async fn mark_unschedulable(client: &kube::Client, pod: &Pod, reason: &str, message: &str) {
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let patch = unschedulable_status("", reason, message);
     if let Err(e) = api
         .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await

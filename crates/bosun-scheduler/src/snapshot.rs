@@ -142,6 +142,9 @@ pub struct Snapshot {
     image_nodes: HashMap<String, usize>,
     /// Placed pods whose node is not (yet) known.
     orphans: usize,
+    /// Pending pods nominated to a node by preemption (uid → node and pod): they hold their
+    /// place there against pods of no higher priority.
+    nominated: HashMap<String, (String, Arc<PlacedPod>)>,
 }
 
 /// The host ports a pod asks for.
@@ -306,6 +309,56 @@ impl Snapshot {
         }
         self.pods
             .insert(placed.uid.clone(), (node.to_string(), placed));
+    }
+
+    /// Count a placed pod as terminating from now (its deletion was asked for by preemption),
+    /// until its next watch event says otherwise.
+    pub fn mark_terminating(&mut self, uid: &str) {
+        let Some((node, pod)) = self.pods.get(uid) else {
+            return;
+        };
+        if pod.terminating {
+            return;
+        }
+        let node = node.clone();
+        let marked = Arc::new(PlacedPod {
+            terminating: true,
+            ..(**pod).clone()
+        });
+        if let Some(i) = self.index.get(&node)
+            && let Some(slot) = self.nodes[*i].pods.iter_mut().find(|p| p.uid == uid)
+        {
+            *slot = marked.clone();
+        }
+        self.pods.insert(uid.to_string(), (node, marked));
+    }
+
+    /// Record that a pending pod is nominated to `node` (replacing an earlier nomination).
+    pub fn nominate(&mut self, pod: &Pod, node: &str) {
+        let placed = PlacedPod::new(pod);
+        if placed.uid.is_empty() {
+            return;
+        }
+        self.nominated
+            .insert(placed.uid.clone(), (node.to_string(), Arc::new(placed)));
+    }
+
+    /// Forget a pod's nomination (it was bound, deleted, or nominated nowhere).
+    pub fn forget_nomination(&mut self, uid: &str) {
+        self.nominated.remove(uid);
+    }
+
+    /// Whether any pod is nominated anywhere.
+    pub fn has_nominations(&self) -> bool {
+        !self.nominated.is_empty()
+    }
+
+    /// The pods nominated to `node`.
+    pub fn nominated_to<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Arc<PlacedPod>> {
+        self.nominated
+            .values()
+            .filter(move |(n, _)| n == node)
+            .map(|(_, p)| p)
     }
 
     /// Take a pod off its node.
