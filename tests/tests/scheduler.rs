@@ -145,6 +145,17 @@ fn a_standby_scheduler_takes_over_when_the_leader_dies() {
     let dir = tempfile::tempdir().expect("tempdir");
     let up = Up::start(dir.path(), &["--nodes", "1"]);
     let k = Kubectl::new(up.kubeconfig());
+    // bosun up's scheduler must lead before the standby starts, or either may win the lease.
+    let lease_holder = [
+        "get",
+        "lease",
+        "-n",
+        "kube-system",
+        "kube-scheduler",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ];
+    k.eventually(&lease_holder, T, |o| !o.is_empty());
     let _standby = Proc::start(
         &[
             "scheduler".to_string(),

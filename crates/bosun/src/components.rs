@@ -41,6 +41,9 @@ struct Supervised {
 #[derive(Debug)]
 pub struct Components {
     dir: PathBuf,
+    /// The bosun binary, resolved once at start: if the file is replaced later (a rebuild, an
+    /// upgrade), `current_exe()` would name the deleted file and every restart would fail.
+    exe: PathBuf,
     children: Vec<Supervised>,
 }
 
@@ -52,19 +55,19 @@ impl Components {
         }
         Ok(Self {
             dir: data_dir.to_path_buf(),
+            exe: std::env::current_exe().context("find the bosun binary")?,
             children: Vec::new(),
         })
     }
 
     fn start(&self, name: &str, args: &[String]) -> Result<Child> {
-        let exe = std::env::current_exe().context("find the bosun binary")?;
         let log_path = self.dir.join("logs").join(format!("{name}.log"));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
             .with_context(|| format!("open {}", log_path.display()))?;
-        let child = Command::new(exe)
+        let child = Command::new(&self.exe)
             .args(args)
             .env("BOSUN_PARENT_PID", std::process::id().to_string())
             .stdin(Stdio::null())
