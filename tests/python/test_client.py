@@ -15,7 +15,8 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 def bosun_bin():
-    path = os.environ.get("BOSUN_BIN", os.path.join(REPO, "target", "debug", "bosun"))
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+    path = os.environ.get("BOSUN_BIN", os.path.join(target, "debug", "bosun"))
     assert os.path.exists(path), f"{path} is missing: run `cargo build -p bosun` first (./scripts/test does)"
     return path
 
