@@ -174,15 +174,7 @@ fn a_standby_scheduler_takes_over_when_the_leader_dies() {
         T,
         |o| o == "bosun-node-0",
     );
-    let holder = k.ok(&[
-        "get",
-        "lease",
-        "-n",
-        "kube-system",
-        "kube-scheduler",
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ]);
+    let holder = k.ok(&lease_holder);
     assert_ne!(
         holder, "standby",
         "bosun up's scheduler started first and leads"
@@ -197,14 +189,6 @@ fn a_standby_scheduler_takes_over_when_the_leader_dies() {
         T,
         |o| o == "bosun-node-0",
     );
-    let holder = k.ok(&[
-        "get",
-        "lease",
-        "-n",
-        "kube-system",
-        "kube-scheduler",
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ]);
+    let holder = k.ok(&lease_holder);
     assert_eq!(holder, "standby");
 }
