@@ -61,8 +61,6 @@ pub fn victims_on_node(
     snapshot: &Snapshot,
 ) -> Option<Vec<Arc<PlacedPod>>> {
     let own = priority(cycle.pod);
-    let mut cycle = cycle.clone();
-    let mut node = info.clone();
     let mut lower: Vec<Arc<PlacedPod>> = info
         .pods
         .iter()
@@ -72,6 +70,9 @@ pub fn victims_on_node(
     if lower.is_empty() {
         return None;
     }
+    // Only now the copies: most nodes of a cluster without priorities end above.
+    let mut cycle = cycle.clone();
+    let mut node = info.clone();
     for p in &lower {
         node.remove(&p.uid);
         cycle.update(p, &node, snapshot, -1);
