@@ -145,6 +145,21 @@ fn a_standby_scheduler_takes_over_when_the_leader_dies() {
     let dir = tempfile::tempdir().expect("tempdir");
     let up = Up::start(dir.path(), &["--nodes", "1"]);
     let k = Kubectl::new(up.kubeconfig());
+    // `bosun up` is ready before its scheduler holds the lease: wait for it, or the standby
+    // could win the first election.
+    k.eventually(
+        &[
+            "get",
+            "lease",
+            "-n",
+            "kube-system",
+            "kube-scheduler",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ],
+        T,
+        |o| !o.is_empty(),
+    );
     let _standby = Proc::start(
         &[
             "scheduler".to_string(),

@@ -293,6 +293,7 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                 .iter()
                 .find(|p| p.scheduler_name == scheduler_name(&pod))
             else {
+                st.queue.delete(&uid);
                 continue;
             };
             match schedule(&pod, &st.snapshot, profile, start) {

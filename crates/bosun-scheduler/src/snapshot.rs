@@ -286,9 +286,18 @@ impl Snapshot {
     /// Place a pod on `node` (its spec.nodeName, or the node it is assumed on). A pod placed
     /// already is replaced (moved, or its labels or deletion updated).
     pub fn add_pod(&mut self, pod: &Pod, node: &str) {
-        let placed = PlacedPod::new(pod);
+        let mut placed = PlacedPod::new(pod);
         if placed.uid.is_empty() {
             return;
+        }
+        // A pod does not stop terminating: an event written before its deletion (a status
+        // update) does not undo a deletion already seen or asked for.
+        if self
+            .pods
+            .get(&placed.uid)
+            .is_some_and(|(_, p)| p.terminating)
+        {
+            placed.terminating = true;
         }
         if let Some((n, p)) = self.pods.get(&placed.uid)
             && n == node
@@ -430,6 +439,18 @@ mod tests {
         assert_eq!(s.nodes_with_image("nginx:latest"), 2);
         s.remove_node("other");
         assert_eq!(s.nodes_with_image("nginx:latest"), 1);
+    }
+
+    #[test]
+    fn a_pod_marked_terminating_stays_so_whatever_older_events_say() {
+        let mut s = Snapshot::default();
+        s.upsert_node(node("a", "2", "1Gi"));
+        s.add_pod(&pod("v", "1"), "a");
+        s.mark_terminating("v");
+        s.add_pod(&pod("v", "1"), "a");
+        assert_eq!(s.pod("v").map(|(_, p)| p.terminating), Some(true));
+        assert_eq!(s.node("a").map(|n| n.pods[0].terminating), Some(true));
+        assert_eq!(s.node("a").map(|n| n.requested.milli_cpu), Some(1000));
     }
 
     #[test]
