@@ -110,6 +110,12 @@ preemptionPolicy: Never
 "#,
     );
 
+    let classes = k.ok(&["get", "priorityclasses"]);
+    assert!(
+        classes.contains("system-node-critical") && classes.contains("2000001000"),
+        "{classes}"
+    );
+
     // Priority admission, through kubectl.
     let refused = k.run(
         &["apply", "-f", "-"],
