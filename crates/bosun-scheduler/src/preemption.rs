@@ -43,7 +43,10 @@ pub fn eligible(pod: &Pod, snapshot: &Snapshot) -> bool {
     }
     let own = priority(pod);
     match crate::framework::nominated_node(pod).and_then(|n| snapshot.node(n)) {
-        Some(info) => !info.pods.iter().any(|p| p.terminating && p.priority < own),
+        Some(info) => !info
+            .pods
+            .iter()
+            .any(|p| (p.terminating || p.preempted) && p.priority < own),
         None => true,
     }
 }
@@ -322,6 +325,10 @@ mod tests {
     fn a_nominated_pod_waits_for_its_terminating_victims() {
         let mut s = snapshot(&[("a", "1")], &[(pod("low", "1", 1), "a")]);
         let nominated = pod_with("p", "1", 10, json!({"status": {"nominatedNodeName": "a"}}));
+        assert!(eligible(&nominated, &s));
+        s.mark_preempted("low", true);
+        assert!(!eligible(&nominated, &s), "a deletion asked for counts");
+        s.mark_preempted("low", false);
         assert!(eligible(&nominated, &s));
         let terminating = pod_with(
             "low",

@@ -26,6 +26,9 @@ pub struct PlacedPod {
     pub ports: Vec<(String, String, i32)>,
     /// Being deleted (deletionTimestamp set).
     pub terminating: bool,
+    /// Chosen as a preemption victim and its deletion asked for (kept across its watch
+    /// events until it is gone or the deletion failed).
+    pub preempted: bool,
     /// status.startTime (else creation), seconds since the epoch.
     pub start_time: i64,
     /// Its inter-pod (anti-)affinity terms, when it has any.
@@ -45,6 +48,7 @@ impl PlacedPod {
             requests: pod_requests(pod),
             ports: host_ports(pod),
             terminating: meta.deletion_timestamp.is_some(),
+            preempted: false,
             start_time: pod
                 .status
                 .as_ref()
@@ -290,14 +294,9 @@ impl Snapshot {
         if placed.uid.is_empty() {
             return;
         }
-        // A pod does not stop terminating: an event written before its deletion (a status
-        // update) does not undo a deletion already seen or asked for.
-        if self
-            .pods
-            .get(&placed.uid)
-            .is_some_and(|(_, p)| p.terminating)
-        {
-            placed.terminating = true;
+        // Events written before the deletion (a status update) do not undo a preemption.
+        if self.pods.get(&placed.uid).is_some_and(|(_, p)| p.preempted) {
+            placed.preempted = true;
         }
         if let Some((n, p)) = self.pods.get(&placed.uid)
             && n == node
@@ -320,18 +319,18 @@ impl Snapshot {
             .insert(placed.uid.clone(), (node.to_string(), placed));
     }
 
-    /// Count a placed pod as terminating from now (its deletion was asked for by preemption),
-    /// until its next watch event says otherwise.
-    pub fn mark_terminating(&mut self, uid: &str) {
+    /// Mark (or unmark, when its deletion failed) a placed pod as a preemption victim whose
+    /// deletion was asked for.
+    pub fn mark_preempted(&mut self, uid: &str, preempted: bool) {
         let Some((node, pod)) = self.pods.get(uid) else {
             return;
         };
-        if pod.terminating {
+        if pod.preempted == preempted {
             return;
         }
         let node = node.clone();
         let marked = Arc::new(PlacedPod {
-            terminating: true,
+            preempted,
             ..(**pod).clone()
         });
         if let Some(i) = self.index.get(&node)
@@ -442,15 +441,17 @@ mod tests {
     }
 
     #[test]
-    fn a_pod_marked_terminating_stays_so_whatever_older_events_say() {
+    fn a_preemption_victim_stays_marked_across_its_events_until_unmarked() {
         let mut s = Snapshot::default();
         s.upsert_node(node("a", "2", "1Gi"));
         s.add_pod(&pod("v", "1"), "a");
-        s.mark_terminating("v");
+        s.mark_preempted("v", true);
         s.add_pod(&pod("v", "1"), "a");
-        assert_eq!(s.pod("v").map(|(_, p)| p.terminating), Some(true));
-        assert_eq!(s.node("a").map(|n| n.pods[0].terminating), Some(true));
+        assert_eq!(s.pod("v").map(|(_, p)| p.preempted), Some(true));
+        assert_eq!(s.node("a").map(|n| n.pods[0].preempted), Some(true));
         assert_eq!(s.node("a").map(|n| n.requested.milli_cpu), Some(1000));
+        s.mark_preempted("v", false);
+        assert_eq!(s.node("a").map(|n| n.pods[0].preempted), Some(false));
     }
 
     #[test]
