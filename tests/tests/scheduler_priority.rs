@@ -110,6 +110,12 @@ preemptionPolicy: Never
 "#,
     );
 
+    let classes = k.ok(&["get", "priorityclasses"]);
+    assert!(
+        classes.contains("system-node-critical") && classes.contains("2000001000"),
+        "{classes}"
+    );
+
     // Priority admission, through kubectl.
     let refused = k.run(
         &["apply", "-f", "-"],
@@ -205,6 +211,16 @@ preemptionPolicy: Never
     );
     assert_eq!(node_of(&k, "polite"), "");
     assert_eq!(node_of(&k, "mid"), "small");
+    // One preemption, not one per attempt.
+    let events = k.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=Preempted",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(events.lines().count(), 2, "{events}");
 }
 
 const PACKER: &str = r#"

@@ -4,7 +4,7 @@
 //! lowest-valued one if several claim it), else priority 0. A class that does not exist, or a
 //! pod that sets its own priority or preemption policy differently from its class, is
 //! Forbidden. The built-in `system-cluster-critical` and `system-node-critical` are known
-//! without objects.
+//! without objects, and created as objects when the API server starts.
 //!
 //! [`admit_pod`] is the decision, pure; [`admit`] gathers the classes (from the watch cache,
 //! the store when the cache lags) and calls it.
@@ -151,6 +151,39 @@ pub fn admit_pod(pod: &mut Value, stored: &[PriorityClass]) -> Result<(), ApiErr
     }
     spec.insert("priority".into(), json!(priority));
     spec.insert("preemptionPolicy".into(), json!(policy));
+    Ok(())
+}
+
+/// Create the system classes as objects when they are absent, as Kubernetes' API server
+/// does at start, so that `kubectl get priorityclasses` lists them.
+pub async fn ensure_system_classes(store: &dyn bosun_store::Store) -> Result<(), ApiError> {
+    let res = classes_resource()?;
+    for (class, description) in system_classes().into_iter().zip([
+        "Used for system critical pods that must run in the cluster, but can be moved to \
+         another node if necessary.",
+        "Used for system critical pods that must not be moved from their current node.",
+    ]) {
+        match registry::get(store, res, None, &class.name).await {
+            Ok(_) => continue,
+            Err(e) if e.code() == 404 => {}
+            Err(e) => return Err(e),
+        }
+        let mut obj = json!({
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": class.name},
+            "value": class.value,
+            "description": description,
+            "preemptionPolicy": class.preemption_policy,
+        });
+        crate::object::prepare_create(&mut obj)?;
+        crate::defaults::apply(res, &mut obj);
+        match registry::create(store, res, None, &class.name, &obj).await {
+            Ok(_) => {}
+            Err(e) if e.code() == 409 => {}
+            Err(e) => return Err(e),
+        }
+    }
     Ok(())
 }
 

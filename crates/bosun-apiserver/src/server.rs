@@ -48,7 +48,7 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot create the built-in namespaces: {0}")]
+    #[error("cannot create the built-in objects (namespaces, priority classes): {0}")]
     Bootstrap(String),
 }
 
@@ -74,6 +74,9 @@ impl ApiServer {
             source,
         })?;
         crate::bootstrap::ensure_namespaces(config.store.as_ref())
+            .await
+            .map_err(|e| StartError::Bootstrap(e.to_string()))?;
+        crate::priority::ensure_system_classes(config.store.as_ref())
             .await
             .map_err(|e| StartError::Bootstrap(e.to_string()))?;
         let state = AppState::new(

@@ -27,6 +27,12 @@ async fn api() -> Api {
     bosun_apiserver::bootstrap::ensure_namespaces(store.as_ref())
         .await
         .expect("namespaces");
+    bosun_apiserver::priority::ensure_system_classes(store.as_ref())
+        .await
+        .expect("system classes");
+    bosun_apiserver::priority::ensure_system_classes(store.as_ref())
+        .await
+        .expect("idempotent");
     let app = router(AppState::new(store, tokens, "127.0.0.1:6443".into()));
     Api {
         app,
@@ -123,6 +129,24 @@ async fn pods_get_their_class_priority_or_the_default_and_bad_ones_are_forbidden
         .await;
     assert_eq!(code, StatusCode::CREATED, "{pod}");
     assert_eq!(pod["spec"]["priority"], 2_000_001_000);
+    let (code, list) = api
+        .call(
+            "GET",
+            "/apis/scheduling.k8s.io/v1/priorityclasses",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"system-node-critical") && names.contains(&"system-cluster-critical"),
+        "{names:?}"
+    );
 
     api.create_class("everyday", 100, true).await;
     // The cache may take a moment to see the new default; a pod created after it has the

@@ -43,7 +43,10 @@ pub fn eligible(pod: &Pod, snapshot: &Snapshot) -> bool {
     }
     let own = priority(pod);
     match crate::framework::nominated_node(pod).and_then(|n| snapshot.node(n)) {
-        Some(info) => !info.pods.iter().any(|p| p.terminating && p.priority < own),
+        Some(info) => !info
+            .pods
+            .iter()
+            .any(|p| (p.terminating || p.preempted) && p.priority < own),
         None => true,
     }
 }
@@ -61,8 +64,6 @@ pub fn victims_on_node(
     snapshot: &Snapshot,
 ) -> Option<Vec<Arc<PlacedPod>>> {
     let own = priority(cycle.pod);
-    let mut cycle = cycle.clone();
-    let mut node = info.clone();
     let mut lower: Vec<Arc<PlacedPod>> = info
         .pods
         .iter()
@@ -72,6 +73,9 @@ pub fn victims_on_node(
     if lower.is_empty() {
         return None;
     }
+    // Only now the copies: most nodes of a cluster without priorities end above.
+    let mut cycle = cycle.clone();
+    let mut node = info.clone();
     for p in &lower {
         node.remove(&p.uid);
         cycle.update(p, &node, snapshot, -1);
@@ -321,6 +325,10 @@ mod tests {
     fn a_nominated_pod_waits_for_its_terminating_victims() {
         let mut s = snapshot(&[("a", "1")], &[(pod("low", "1", 1), "a")]);
         let nominated = pod_with("p", "1", 10, json!({"status": {"nominatedNodeName": "a"}}));
+        assert!(eligible(&nominated, &s));
+        s.mark_preempted("low", true);
+        assert!(!eligible(&nominated, &s), "a deletion asked for counts");
+        s.mark_preempted("low", false);
         assert!(eligible(&nominated, &s));
         let terminating = pod_with(
             "low",

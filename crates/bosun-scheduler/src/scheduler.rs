@@ -204,6 +204,8 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
         stop.clone(),
     );
     let (bind_tx, mut bind_rx) = mpsc::unbounded_channel::<BindResult>();
+    // Victims whose deletion was not done (the preemption's writes failed).
+    let (spared_tx, mut spared_rx) = mpsc::unbounded_channel::<Vec<String>>();
     let mut st = State {
         snapshot: Snapshot::default(),
         queue: SchedulingQueue::default(),
@@ -266,6 +268,12 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                     }
                 }
             }
+            Some(spared) = spared_rx.recv() => {
+                for uid in spared {
+                    st.snapshot.mark_preempted(&uid, false);
+                }
+                st.queue.move_all_to_active(Instant::now());
+            }
             Some(result) = bind_rx.recv() => {
                 in_flight -= 1;
                 if !result.ok {
@@ -293,6 +301,7 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                 .iter()
                 .find(|p| p.scheduler_name == scheduler_name(&pod))
             else {
+                st.queue.delete(&uid);
                 continue;
             };
             match schedule(&pod, &st.snapshot, profile, start) {
@@ -333,7 +342,7 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                             // says so, so that the next attempt waits instead of preempting
                             // again.
                             for v in &candidate.victims {
-                                st.snapshot.mark_terminating(&v.uid);
+                                st.snapshot.mark_preempted(&v.uid, true);
                             }
                             let mut nominated = (*pod).clone();
                             nominated
@@ -351,6 +360,7 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                                 message,
                                 profile.scheduler_name.clone(),
                                 config.record_events,
+                                spared_tx.clone(),
                             ));
                         }
                         Err(why) => {
@@ -452,6 +462,7 @@ async fn preempt(
     message: String,
     scheduler_name: String,
     events: bool,
+    spared: mpsc::UnboundedSender<Vec<String>>,
 ) {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
@@ -464,6 +475,7 @@ async fn preempt(
         .await
     {
         tracing::debug!(pod = %name, error = %e, "nomination failed");
+        let _ = spared.send(candidate.victims.iter().map(|v| v.uid.clone()).collect());
         return;
     }
     if events {
@@ -497,6 +509,7 @@ async fn preempt(
             Ok(_) => {}
             Err(e) => {
                 tracing::debug!(victim = %v.name, error = %e, "preemption delete failed");
+                let _ = spared.send(vec![v.uid.clone()]);
                 continue;
             }
         }

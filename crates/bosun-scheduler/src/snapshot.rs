@@ -26,6 +26,9 @@ pub struct PlacedPod {
     pub ports: Vec<(String, String, i32)>,
     /// Being deleted (deletionTimestamp set).
     pub terminating: bool,
+    /// Chosen as a preemption victim and its deletion asked for (kept across its watch
+    /// events until it is gone or the deletion failed).
+    pub preempted: bool,
     /// status.startTime (else creation), seconds since the epoch.
     pub start_time: i64,
     /// Its inter-pod (anti-)affinity terms, when it has any.
@@ -45,6 +48,7 @@ impl PlacedPod {
             requests: pod_requests(pod),
             ports: host_ports(pod),
             terminating: meta.deletion_timestamp.is_some(),
+            preempted: false,
             start_time: pod
                 .status
                 .as_ref()
@@ -286,9 +290,13 @@ impl Snapshot {
     /// Place a pod on `node` (its spec.nodeName, or the node it is assumed on). A pod placed
     /// already is replaced (moved, or its labels or deletion updated).
     pub fn add_pod(&mut self, pod: &Pod, node: &str) {
-        let placed = PlacedPod::new(pod);
+        let mut placed = PlacedPod::new(pod);
         if placed.uid.is_empty() {
             return;
+        }
+        // Events written before the deletion (a status update) do not undo a preemption.
+        if self.pods.get(&placed.uid).is_some_and(|(_, p)| p.preempted) {
+            placed.preempted = true;
         }
         if let Some((n, p)) = self.pods.get(&placed.uid)
             && n == node
@@ -311,18 +319,18 @@ impl Snapshot {
             .insert(placed.uid.clone(), (node.to_string(), placed));
     }
 
-    /// Count a placed pod as terminating from now (its deletion was asked for by preemption),
-    /// until its next watch event says otherwise.
-    pub fn mark_terminating(&mut self, uid: &str) {
+    /// Mark (or unmark, when its deletion failed) a placed pod as a preemption victim whose
+    /// deletion was asked for.
+    pub fn mark_preempted(&mut self, uid: &str, preempted: bool) {
         let Some((node, pod)) = self.pods.get(uid) else {
             return;
         };
-        if pod.terminating {
+        if pod.preempted == preempted {
             return;
         }
         let node = node.clone();
         let marked = Arc::new(PlacedPod {
-            terminating: true,
+            preempted,
             ..(**pod).clone()
         });
         if let Some(i) = self.index.get(&node)
@@ -430,6 +438,20 @@ mod tests {
         assert_eq!(s.nodes_with_image("nginx:latest"), 2);
         s.remove_node("other");
         assert_eq!(s.nodes_with_image("nginx:latest"), 1);
+    }
+
+    #[test]
+    fn a_preemption_victim_stays_marked_across_its_events_until_unmarked() {
+        let mut s = Snapshot::default();
+        s.upsert_node(node("a", "2", "1Gi"));
+        s.add_pod(&pod("v", "1"), "a");
+        s.mark_preempted("v", true);
+        s.add_pod(&pod("v", "1"), "a");
+        assert_eq!(s.pod("v").map(|(_, p)| p.preempted), Some(true));
+        assert_eq!(s.node("a").map(|n| n.pods[0].preempted), Some(true));
+        assert_eq!(s.node("a").map(|n| n.requested.milli_cpu), Some(1000));
+        s.mark_preempted("v", false);
+        assert_eq!(s.node("a").map(|n| n.pods[0].preempted), Some(false));
     }
 
     #[test]
