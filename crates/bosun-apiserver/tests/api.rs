@@ -2,70 +2,16 @@
 //! Status with the field and reason, and nothing is half-written.
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use bosun_apiserver::{AppState, router};
-use bosun_pki::TokenFile;
-use bosun_store::{MemoryStore, RangeRequest, Store};
-use serde_json::{Value, json};
-use std::sync::Arc;
+use axum::http::Request;
+use bosun_store::{RangeRequest, Store};
+use serde_json::json;
 use tower::ServiceExt;
 
-struct Api {
-    app: axum::Router,
-    store: Arc<MemoryStore>,
-    token: String,
-    _dir: tempfile::TempDir,
-}
+mod in_process;
 
-async fn api() -> Api {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tokens =
-        TokenFile::load_or_create(&dir.path().join("tokens.csv"), &[bosun_pki::admin_user()])
-            .expect("tokens");
-    let token = tokens.token_for("admin").expect("admin").to_string();
-    let store = Arc::new(MemoryStore::default());
-    bosun_apiserver::bootstrap::ensure_namespaces(store.as_ref())
-        .await
-        .expect("namespaces");
-    let app = router(AppState::new(
-        store.clone(),
-        tokens,
-        "127.0.0.1:6443".into(),
-    ));
-    Api {
-        app,
-        store,
-        token,
-        _dir: dir,
-    }
-}
+use in_process::{Api, api};
 
 impl Api {
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        content_type: &str,
-        body: impl Into<Body>,
-    ) -> (StatusCode, Value) {
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
-            .header(header::CONTENT_TYPE, content_type)
-            .body(body.into())
-            .expect("request");
-        let resp = self.app.clone().oneshot(req).await.expect("response");
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20)
-            .await
-            .expect("body");
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
     async fn keys(&self) -> usize {
         Store::range(self.store.as_ref(), RangeRequest::prefix("/registry/"))
             .await

@@ -2,69 +2,18 @@
 //! PriorityClass's value, the global default or 0; a missing class or a disagreeing priority
 //! is a Forbidden Status and nothing is written.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use bosun_apiserver::{AppState, router};
-use bosun_pki::TokenFile;
-use bosun_store::MemoryStore;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use tower::ServiceExt;
 
-struct Api {
-    app: axum::Router,
-    token: String,
-    _dir: tempfile::TempDir,
-}
+mod in_process;
 
-async fn api() -> Api {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tokens =
-        TokenFile::load_or_create(&dir.path().join("tokens.csv"), &[bosun_pki::admin_user()])
-            .expect("tokens");
-    let token = tokens.token_for("admin").expect("admin").to_string();
-    let store = Arc::new(MemoryStore::default());
-    bosun_apiserver::bootstrap::ensure_namespaces(store.as_ref())
-        .await
-        .expect("namespaces");
-    bosun_apiserver::priority::ensure_system_classes(store.as_ref())
-        .await
-        .expect("system classes");
-    bosun_apiserver::priority::ensure_system_classes(store.as_ref())
-        .await
-        .expect("idempotent");
-    let app = router(AppState::new(store, tokens, "127.0.0.1:6443".into()));
-    Api {
-        app,
-        token,
-        _dir: dir,
-    }
-}
+use in_process::{Api, api};
 
 impl Api {
-    async fn call(&self, method: &str, uri: &str, body: Value) -> (StatusCode, Value) {
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .expect("request");
-        let resp = self.app.clone().oneshot(req).await.expect("response");
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20)
-            .await
-            .expect("body");
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
     async fn create_pod(&self, name: &str, spec: Value) -> (StatusCode, Value) {
         let mut spec = spec;
         spec["containers"] = json!([{"name": "c", "image": "sleep"}]);
-        self.call(
+        self.call_json(
             "POST",
             "/api/v1/namespaces/default/pods",
             json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}),
@@ -74,7 +23,7 @@ impl Api {
 
     async fn create_class(&self, name: &str, value: i64, default: bool) {
         let (code, body) = self
-            .call(
+            .call_json(
                 "POST",
                 "/apis/scheduling.k8s.io/v1/priorityclasses",
                 json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
@@ -88,6 +37,10 @@ impl Api {
 #[tokio::test]
 async fn pods_get_their_class_priority_or_the_default_and_bad_ones_are_forbidden() {
     let api = api().await;
+    // Creating the system classes again (every server start does) changes nothing.
+    bosun_apiserver::priority::ensure_system_classes(api.store.as_ref())
+        .await
+        .expect("idempotent");
     let (code, pod) = api.create_pod("plain", json!({})).await;
     assert_eq!(code, StatusCode::CREATED, "{pod}");
     assert_eq!(pod["spec"]["priority"], 0);
@@ -104,7 +57,7 @@ async fn pods_get_their_class_priority_or_the_default_and_bad_ones_are_forbidden
         "pods \"ghost\" is forbidden: no PriorityClass with name ghost was found"
     );
     let (code, _) = api
-        .call("GET", "/api/v1/namespaces/default/pods/ghost", Value::Null)
+        .call_json("GET", "/api/v1/namespaces/default/pods/ghost", Value::Null)
         .await;
     assert_eq!(code, StatusCode::NOT_FOUND, "nothing written");
 
@@ -130,7 +83,7 @@ async fn pods_get_their_class_priority_or_the_default_and_bad_ones_are_forbidden
     assert_eq!(code, StatusCode::CREATED, "{pod}");
     assert_eq!(pod["spec"]["priority"], 2_000_001_000);
     let (code, list) = api
-        .call(
+        .call_json(
             "GET",
             "/apis/scheduling.k8s.io/v1/priorityclasses",
             Value::Null,
@@ -176,7 +129,7 @@ async fn pods_get_their_class_priority_or_the_default_and_bad_ones_are_forbidden
         ),
     ] {
         let (got, status) = api
-            .call(
+            .call_json(
                 "POST",
                 "/apis/scheduling.k8s.io/v1/priorityclasses",
                 json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
