@@ -135,6 +135,24 @@ impl Up {
     }
 }
 
+/// A test's cluster stops the way a user stops it (SIGTERM): `bosun up` stops its node agents,
+/// which stop their pods. A SIGKILL would leave the pods' processes running (they outlive an
+/// agent by design, so that a restarted agent adopts them). SIGKILL only if it hangs.
+impl Drop for Up {
+    fn drop(&mut self) {
+        if matches!(self.proc.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.proc.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while matches!(self.proc.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        // Proc's own drop reaps it (and kills it if it is still there).
+    }
+}
+
 /// The real kubectl against a kubeconfig, with its own cache dir.
 #[derive(Debug)]
 pub struct Kubectl {

@@ -642,7 +642,7 @@ fn up_on(data: &std::path::Path, port: u16, log: std::path::PathBuf) -> Proc {
 #[test]
 fn pods_keep_running_while_the_api_server_is_away_and_status_catches_up_on_reconnect() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let up = Up::start(dir.path(), &["--nodes", "0"]);
+    let mut up = Up::start(dir.path(), &["--nodes", "0"]);
     let k = Kubectl::new(up.kubeconfig());
     let flags = dir.path().join("flags");
     std::fs::create_dir_all(&flags).expect("flags dir");
@@ -704,12 +704,8 @@ spec:
     assert!(process_running(&marker));
 
     // The API server goes away; while it is gone, a container ends.
-    let Up {
-        proc: mut api,
-        port,
-        data,
-    } = up;
-    api.kill();
+    let (port, data) = (up.port, up.data.clone());
+    up.proc.kill();
     std::fs::write(flags.join("end"), b"").expect("flag");
     let deadline = Instant::now() + T;
     while process_running(&format!("{}", flags.join("end").display())) {
