@@ -178,6 +178,14 @@ impl Cluster {
     }
 }
 
+impl Drop for Cluster {
+    /// The components stop before the API servers they talk to (the children are killed in
+    /// order after this).
+    fn drop(&mut self) {
+        self.children.0.reverse();
+    }
+}
+
 /// The arguments of a simulating node agent named `name` standing for `count` identical nodes
 /// (`<name>-<i>`), each offering 64 CPUs, 256 GiB and 110 pods.
 pub(crate) fn sim_agent_args(
