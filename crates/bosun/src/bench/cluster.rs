@@ -273,6 +273,8 @@ pub(crate) struct PodTimes {
     pub(crate) node: Option<String>,
     pub(crate) phase: Option<String>,
     pub(crate) deleting: bool,
+    /// When the deletion was first seen.
+    pub(crate) deleting_at: Option<Instant>,
     pub(crate) gone: bool,
 }
 
@@ -347,6 +349,9 @@ impl WatchState {
         }
         t.phase = pod.status.phase;
         t.deleting = pod.metadata.deletion_timestamp.is_some();
+        if t.deleting {
+            t.deleting_at.get_or_insert(now);
+        }
         t.gone = ev.kind == "DELETED";
     }
 }

@@ -208,6 +208,8 @@ pub async fn run(args: ControllersBenchArgs) -> Result<()> {
     // Self-healing: kill the victims' agent; time until R pods run on the other nodes.
     let victims: Vec<String> = (0..args.victims).map(|i| format!("victim-{i}")).collect();
     let on_victims = watch.with(|s| want - running_elsewhere(s, &victims));
+    let before: std::collections::HashSet<String> =
+        watch.with(|s| s.pods.keys().cloned().collect());
     let t1 = Instant::now();
     cluster.kill("victim-agent");
     let bound_s = args.grace_s + args.toleration_s + 5;
@@ -225,6 +227,38 @@ pub async fn run(args: ControllersBenchArgs) -> Result<()> {
         )
         .await?;
     let heal_s = t1.elapsed().as_secs_f64();
+    // Where the time went: evictions seen, replacements created, bound, Running.
+    let stages = watch.with(|s| {
+        let since = |t: Option<Instant>| t.map(|t| t.saturating_duration_since(t1).as_secs_f64());
+        let evicted = s
+            .pods
+            .values()
+            .filter(|p| p.node.as_ref().is_some_and(|n| victims.contains(n)))
+            .filter_map(|p| since(p.deleting_at))
+            .fold(0.0f64, f64::max);
+        let new: Vec<&super::cluster::PodTimes> = s
+            .pods
+            .iter()
+            .filter(|(n, _)| !before.contains(*n))
+            .map(|(_, p)| p)
+            .collect();
+        let last = |f: fn(&super::cluster::PodTimes) -> Option<Instant>| {
+            new.iter()
+                .filter_map(|p| since(f(p)))
+                .fold(0.0f64, f64::max)
+        };
+        (
+            evicted,
+            new.len(),
+            last(|p| p.seen),
+            last(|p| p.bound),
+            last(|p| p.running),
+        )
+    });
+    println!(
+        "  after the kill: evictions seen by {:.1} s; {} replacements created by {:.1} s, bound by {:.1} s, Running by {:.1} s",
+        stages.0, stages.1, stages.2, stages.3, stages.4
+    );
     println!(
         "self-healing: {on_victims} pods on {} killed node(s) Running elsewhere {heal_s:.1} s after the kill (grace {} s + tolerationSeconds {} s + 5 s = {bound_s} s)",
         args.victims, args.grace_s, args.toleration_s
