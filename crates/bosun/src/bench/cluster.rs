@@ -273,7 +273,7 @@ pub(crate) struct PodTimes {
     pub(crate) node: Option<String>,
     pub(crate) phase: Option<String>,
     pub(crate) deleting: bool,
-    /// When the deletion was first seen.
+    /// When the deletion (or the removal) was first seen.
     pub(crate) deleting_at: Option<Instant>,
     pub(crate) gone: bool,
 }
@@ -349,7 +349,7 @@ impl WatchState {
         }
         t.phase = pod.status.phase;
         t.deleting = pod.metadata.deletion_timestamp.is_some();
-        if t.deleting {
+        if t.deleting || ev.kind == "DELETED" {
             t.deleting_at.get_or_insert(now);
         }
         t.gone = ev.kind == "DELETED";
