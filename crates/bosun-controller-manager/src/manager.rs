@@ -253,6 +253,9 @@ pub async fn run(
                     let outcome = perform(&client, &decision, burst, name).await;
                     let requeue = if outcome.errors > 0 {
                         Some(backoff(attempt))
+                    } else if outcome.failed_creates > 0 {
+                        // Names taken: the next reconcile creates the missing pods.
+                        Some(Duration::from_millis(100))
                     } else {
                         decision.requeue_after
                     };
@@ -352,8 +355,23 @@ struct Outcome {
     failed_deletes: Vec<String>,
 }
 
-/// Perform a decision's actions: runs of pod creates or deletes concurrently (up to `burst`),
-/// everything else in order.
+/// The kind of run an action may be sent in concurrently with its neighbours of the same
+/// kind: pod creates and deletes (1), or Events (2), which depend on nothing but themselves;
+/// `None`: sent alone, in order.
+fn run_kind(a: &Action) -> Option<u8> {
+    match a {
+        Action::Create { target, .. } | Action::Delete { target, .. }
+            if *target == Target::PODS =>
+        {
+            Some(1)
+        }
+        Action::Event { .. } => Some(2),
+        _ => None,
+    }
+}
+
+/// Perform a decision's actions: runs of pod creates or deletes, and runs of Events,
+/// concurrently (up to `burst`), everything else in order.
 async fn perform(
     client: &kube::Client,
     decision: &Reconcile,
@@ -368,10 +386,9 @@ async fn perform(
     let actions = &decision.actions;
     let mut i = 0;
     while i < actions.len() {
-        let batchable = |a: &Action| matches!(a, Action::Create { target, .. } | Action::Delete { target, .. } if *target == Target::PODS);
         let mut j = i + 1;
-        if batchable(&actions[i]) {
-            while j < actions.len() && batchable(&actions[j]) {
+        if let Some(run) = run_kind(&actions[i]) {
+            while j < actions.len() && run_kind(&actions[j]) == Some(run) {
                 j += 1;
             }
         }
@@ -386,26 +403,37 @@ async fn perform(
         for (n, r) in results {
             let Err(e) = r else { continue };
             let action = &actions[n];
-            if executor::is_benign(action, &e) {
-                continue;
+            if !executor::is_benign(action, &e) {
+                tracing::warn!(error = %e, ?action, "action failed");
             }
-            tracing::warn!(error = %e, ?action, "action failed");
-            out.errors += 1;
-            match action {
-                Action::Create { target, .. } if *target == Target::PODS => out.failed_creates += 1,
-                Action::Delete {
-                    target,
-                    uid: Some(uid),
-                    ..
-                } if *target == Target::PODS => {
-                    out.failed_deletes.push(uid.clone());
-                }
-                _ => {}
-            }
+            out.record_failure(action, &e);
         }
         i = j;
     }
     out
+}
+
+impl Outcome {
+    /// Count a failed action. A pod create that failed created nothing the caches will show,
+    /// even when the failure is benign (409: the generated name is taken by another pod), so
+    /// its expectation is lowered; otherwise the key would wait for the expectation timeout.
+    fn record_failure(&mut self, action: &Action, e: &ExecError) {
+        let benign = executor::is_benign(action, e);
+        if !benign {
+            self.errors += 1;
+        }
+        match action {
+            Action::Create { target, .. } if *target == Target::PODS => self.failed_creates += 1,
+            Action::Delete {
+                target,
+                uid: Some(uid),
+                ..
+            } if *target == Target::PODS && !benign => {
+                self.failed_deletes.push(uid.clone());
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -439,6 +467,70 @@ mod tests {
         );
         assert_eq!(backoff(1), Duration::from_secs(1));
         assert_eq!(backoff(30), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn pod_writes_and_events_run_in_their_own_runs() {
+        let create = Action::Create {
+            target: Target::PODS,
+            namespace: None,
+            object: serde_json::json!({}),
+        };
+        let other = Action::Create {
+            target: Target::NODES,
+            namespace: None,
+            object: serde_json::json!({}),
+        };
+        let event = Action::Event {
+            involved: Default::default(),
+            event_type: bosun_controllers::action::EventType::Normal,
+            reason: "R".into(),
+            message: "m".into(),
+        };
+        assert_eq!(run_kind(&create), Some(1));
+        assert_eq!(run_kind(&event), Some(2));
+        assert_eq!(run_kind(&other), None);
+    }
+
+    #[test]
+    fn a_pod_create_refused_as_existing_lowers_its_expectation() {
+        let mut out = Outcome {
+            errors: 0,
+            failed_creates: 0,
+            failed_deletes: Vec::new(),
+        };
+        let create = Action::Create {
+            target: Target::PODS,
+            namespace: Some("default".into()),
+            object: serde_json::json!({}),
+        };
+        let taken = ExecError::Refused {
+            code: 409,
+            message: "exists".into(),
+        };
+        out.record_failure(&create, &taken);
+        assert_eq!((out.errors, out.failed_creates), (0, 1));
+        out.record_failure(&create, &ExecError::Transport("reset".into()));
+        assert_eq!((out.errors, out.failed_creates), (1, 2));
+        let delete = Action::Delete {
+            target: Target::PODS,
+            namespace: Some("default".into()),
+            name: "p".into(),
+            uid: Some("u1".into()),
+            propagation: None,
+        };
+        // Already gone: the caches show the deletion, nothing to lower.
+        out.record_failure(
+            &delete,
+            &ExecError::Refused {
+                code: 404,
+                message: "gone".into(),
+            },
+        );
+        assert!(out.failed_deletes.is_empty());
+        out.record_failure(&delete, &ExecError::Transport("reset".into()));
+        assert_eq!(out.failed_deletes, vec!["u1".to_string()]);
+        assert_eq!(out.errors, 2);
     }
 
     #[test]

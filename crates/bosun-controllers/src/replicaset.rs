@@ -127,6 +127,10 @@ pub fn reconcile(rs: &ReplicaSet, pods: &[&Pod], now: Timestamp) -> Reconcile {
 
     if !deleting && active.len() < want {
         let template = spec.template.clone().unwrap_or_default();
+        // The creates first, then their Events: the manager sends a run of pod creates
+        // concurrently, and an Event between two creates would cut the run into creates sent
+        // one at a time.
+        let mut events = Vec::new();
         for i in 0..(want - active.len()).min(BURST) {
             let pod_name = format!("{name}-{}", name_suffix(uid, now, i));
             out.actions.push(Action::Create {
@@ -134,16 +138,18 @@ pub fn reconcile(rs: &ReplicaSet, pods: &[&Pod], now: Timestamp) -> Reconcile {
                 namespace: Some(ns.into()),
                 object: pod_from_template(&template, &pod_name, ns, &owner),
             });
-            out.actions.push(Action::Event {
+            events.push(Action::Event {
                 involved: reference.clone(),
                 event_type: EventType::Normal,
                 reason: "SuccessfulCreate".into(),
                 message: format!("Created pod: {pod_name}"),
             });
         }
+        out.actions.extend(events);
     } else if !deleting && active.len() > want {
         let mut victims = active.clone();
         victims.sort_by(|a, b| deletion_order(a, b));
+        let mut events = Vec::new();
         for pod in victims.into_iter().take((active.len() - want).min(BURST)) {
             let pod_name = pod.metadata.name.clone().unwrap_or_default();
             out.actions.push(Action::Delete {
@@ -153,13 +159,14 @@ pub fn reconcile(rs: &ReplicaSet, pods: &[&Pod], now: Timestamp) -> Reconcile {
                 uid: pod.metadata.uid.clone(),
                 propagation: None,
             });
-            out.actions.push(Action::Event {
+            events.push(Action::Event {
                 involved: reference.clone(),
                 event_type: EventType::Normal,
                 reason: "SuccessfulDelete".into(),
                 message: format!("Deleted pod: {pod_name}"),
             });
         }
+        out.actions.extend(events);
     }
 
     // Status from what is observed now.

@@ -87,6 +87,39 @@ fn missing_pods_are_created_from_the_template_with_the_owner_reference() {
     );
 }
 
+/// The manager sends a run of consecutive pod creates (or deletes) concurrently; Events
+/// between them would make it send them one at a time.
+#[test]
+fn pod_creates_and_deletes_come_in_one_run_before_their_events() {
+    let first_event = |r: &Reconcile| {
+        r.actions
+            .iter()
+            .position(|a| matches!(a, Action::Event { .. }))
+            .unwrap_or(r.actions.len())
+    };
+    let r = reconcile(&rs(5), &[], t(0));
+    assert_eq!(creates(&r), 5);
+    assert!(
+        r.actions[..5]
+            .iter()
+            .all(|a| matches!(a, Action::Create { .. }))
+    );
+    assert_eq!(first_event(&r), 5);
+    let pods = [
+        pod("a", Some("rs-uid"), true, Some("n1"), 0),
+        pod("b", Some("rs-uid"), true, Some("n1"), 1),
+        pod("c", Some("rs-uid"), true, Some("n1"), 2),
+    ];
+    let refs: Vec<&Pod> = pods.iter().collect();
+    let r = reconcile(&rs(0), &refs, t(100));
+    assert!(
+        r.actions[..3]
+            .iter()
+            .all(|a| matches!(a, Action::Delete { .. }))
+    );
+    assert_eq!(first_event(&r), 3);
+}
+
 #[test]
 fn surplus_pods_go_least_valuable_first() {
     let pods = [

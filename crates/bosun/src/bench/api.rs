@@ -37,14 +37,14 @@ pub struct ApiBenchArgs {
 
 /// An authenticated HTTPS client of one cluster.
 #[derive(Clone)]
-struct ApiClient {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+pub(crate) struct ApiClient {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) token: String,
 }
 
 impl ApiClient {
-    fn new(base: &str, ca_pem: &str, token: &str) -> Result<Self> {
+    pub(crate) fn new(base: &str, ca_pem: &str, token: &str) -> Result<Self> {
         let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).context("CA")?;
         let http = reqwest::Client::builder()
             .add_root_certificate(ca)
@@ -58,7 +58,7 @@ impl ApiClient {
         })
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Result<Duration> {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Duration> {
         let t = Instant::now();
         let resp = self
             .http
@@ -74,7 +74,7 @@ impl ApiClient {
         Ok(t.elapsed())
     }
 
-    async fn get(&self, path: &str) -> Result<(reqwest::StatusCode, bytes::Bytes)> {
+    pub(crate) async fn get(&self, path: &str) -> Result<(reqwest::StatusCode, bytes::Bytes)> {
         let resp = self
             .http
             .get(format!("{}{path}", self.base))
@@ -95,7 +95,7 @@ fn pod(name: &str) -> Value {
             "containers": [{"name": "app", "image": "busybox:1.36", "command": ["sleep", "3600"]}]}})
 }
 
-fn admin_token(kubeconfig: &Path) -> Result<String> {
+pub(crate) fn admin_token(kubeconfig: &Path) -> Result<String> {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(kubeconfig)?)?;
     v["users"][0]["user"]["token"]
         .as_str()

@@ -2,7 +2,10 @@
 //! last line, one JSON object with the figures (recorded in `docs/benchmarks.md`).
 
 pub mod api;
+pub(crate) mod cluster;
+pub mod controllers;
 pub mod pods;
+pub mod scheduler;
 pub mod stats;
 pub mod store;
 
@@ -24,6 +27,10 @@ pub enum BenchCommand {
     Api(api::ApiBenchArgs),
     /// The node agent: pod startup on the process runtime, agent memory, a simulating agent.
     Pods(pods::PodsBenchArgs),
+    /// The scheduler: bind throughput against the store's write rate, latency, memory, spread.
+    Scheduler(scheduler::SchedulerBenchArgs),
+    /// The controllers: a Deployment scaled to many replicas, self-healing after a node is lost.
+    Controllers(controllers::ControllersBenchArgs),
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -31,6 +38,8 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         BenchCommand::Store(a) => store::run(a).await,
         BenchCommand::Api(a) => api::run(a).await,
         BenchCommand::Pods(a) => pods::run(a).await,
+        BenchCommand::Scheduler(a) => scheduler::run(a).await,
+        BenchCommand::Controllers(a) => controllers::run(a).await,
     }
 }
 

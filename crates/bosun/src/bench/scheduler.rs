@@ -1,0 +1,273 @@
+//! `bosun bench scheduler`: the scheduler against a real control plane. Starts three
+//! `bosun apiserver` replicas on one embedded raft group, a simulating node agent standing
+//! for many identical nodes and `bosun scheduler`, all as child processes, and measures over
+//! HTTPS: the store's raw write rate (ConfigMap creates, the anchor), the rate at which pods
+//! created as fast as possible become bound, pod created → bound latency at a steady rate, the
+//! scheduler's memory holding every node and pod, and how evenly LeastAllocated spreads the
+//! pods' CPU requests over identical nodes.
+
+use super::cluster::{Cluster, PodWatch, create_many, sim_agent_args};
+use super::stats::{ideal_spread_pct, percentile_ms, r1, rss_mb, spread_pct};
+use anyhow::{Result, bail};
+use clap::Args;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+pub struct SchedulerBenchArgs {
+    /// Simulated nodes (identical: 64 CPUs, 256 GiB, 110 pods each).
+    #[arg(long, default_value_t = 5_000)]
+    pub nodes: usize,
+    /// Pods for the throughput phase (and ConfigMaps for the store's write rate).
+    #[arg(long, default_value_t = 50_000)]
+    pub pods: usize,
+    /// Concurrent clients creating pods and ConfigMaps.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Pods created per second in the latency phase.
+    #[arg(long, default_value_t = 500)]
+    pub rate: usize,
+    /// Seconds the latency phase lasts.
+    #[arg(long, default_value_t = 20)]
+    pub latency_s: u64,
+    /// API server replicas (members of one raft group).
+    #[arg(long, default_value_t = 3)]
+    pub replicas: usize,
+    /// Kill the simulating agent once its nodes are registered: the nodes stay Ready objects
+    /// (as in kube-scheduler's scheduler_perf) and no pod is run, so the API server's writes
+    /// are the creates, bindings and Events alone.
+    #[arg(long)]
+    pub no_agent: bool,
+    /// Where data dirs and logs go (default: a fresh temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// CPU each benchmark pod requests, millicores.
+const POD_CPU_MILLI: f64 = 100.0;
+
+fn pod(name: &str, phase: &str) -> (String, Value) {
+    (
+        "/api/v1/namespaces/default/pods".into(),
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"bench": "sched", "phase": phase}},
+            "spec": {"terminationGracePeriodSeconds": 0, "containers": [{"name": "app", "image": "pause:3.10",
+                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}}),
+    )
+}
+
+pub async fn run(args: SchedulerBenchArgs) -> Result<()> {
+    let tmp = tempfile::Builder::new()
+        .prefix("bosun-bench-scheduler-")
+        .tempdir()?;
+    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let exe = std::env::current_exe()?;
+    println!(
+        "bosun bench scheduler: {} simulated nodes, {} pods, {} clients, {} pods/s for {} s; {} API servers on one raft group, HTTPS on loopback{}",
+        args.nodes,
+        args.pods,
+        args.clients,
+        args.rate,
+        args.latency_s,
+        args.replicas,
+        if args.no_agent {
+            "; agent killed after registration"
+        } else {
+            ""
+        }
+    );
+    let mut cluster = Cluster::start(&exe, &dir, args.replicas).await?;
+    let r = cluster.apis.len();
+
+    // Nodes: one simulating agent. No node lifecycle controller runs here, so nothing reads
+    // the Leases: they are renewed rarely so the renewals do not compete with the work.
+    let agent_args = sim_agent_args("sim", args.nodes, cluster.kubeconfig(1 % r), &dir, 3600);
+    cluster.spawn("agent", &agent_args)?;
+    let sched_args: Vec<String> = [
+        "scheduler",
+        "--kubeconfig",
+        &cluster.kubeconfig(0).display().to_string(),
+        "--leader-elect",
+        "false",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    cluster.spawn("scheduler", &sched_args)?;
+    let took = cluster
+        .wait_nodes(
+            args.nodes,
+            Duration::from_secs(120 + args.nodes as u64 / 20),
+        )
+        .await?;
+    println!(
+        "{} nodes registered in {:.1} s",
+        args.nodes,
+        took.as_secs_f64()
+    );
+    if args.no_agent {
+        // Let the first round of Lease creates finish.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cluster.kill("agent");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // (b) The anchor: the store's write rate through the same API servers, same clients.
+    let (cm_ok, store_writes_per_s, _) = create_many(&cluster.apis, args.pods, args.clients, |i| {
+        (
+            "/api/v1/namespaces/default/configmaps".into(),
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("anchor-{i}")}, "data": {"k": "v"}}),
+        )
+    })
+    .await;
+    println!(
+        "store writes (ConfigMap creates, {} clients over {r} API servers): {store_writes_per_s:.0}/s ({cm_ok} of {} succeeded)",
+        args.clients, args.pods
+    );
+
+    // (a) Throughput: create pods as fast as possible; the rate at which they become bound.
+    let watch = PodWatch::start(cluster.new_client(2 % r)?, "bench%3Dsched").await?;
+    let t0 = Instant::now();
+    let (created, create_rate, _) = create_many(&cluster.apis, args.pods, args.clients, |i| {
+        pod(&format!("a-{i}"), "throughput")
+    })
+    .await;
+    let created_s = t0.elapsed().as_secs_f64();
+    println!("  created {created} pods in {created_s:.1} s ({create_rate:.0}/s)");
+    watch
+        .wait(
+            "binding",
+            Duration::from_secs(300 + args.pods as u64 / 20),
+            |s| s.bound >= created,
+            |s| format!("{} of {created} bound", s.bound),
+        )
+        .await?;
+    let last_bound = watch.with(|s| {
+        s.pods
+            .iter()
+            .filter(|(n, _)| n.starts_with("a-"))
+            .filter_map(|(_, p)| p.bound)
+            .max()
+    });
+    let span = last_bound.map_or(created_s, |t| t.duration_since(t0).as_secs_f64());
+    let pods_per_s = created as f64 / span;
+    let ratio = if store_writes_per_s > 0.0 {
+        pods_per_s / store_writes_per_s
+    } else {
+        0.0
+    };
+    println!(
+        "throughput: {created} pods bound {span:.1} s after the first create: {pods_per_s:.0} pods/s; ÷ store writes/s = {ratio:.2}"
+    );
+
+    // (e) Placement: CPU requested on each node by the throughput pods (identical nodes).
+    let per_node: HashMap<String, usize> = watch.with(|s| {
+        let mut m = HashMap::new();
+        for (name, p) in &s.pods {
+            if name.starts_with("a-")
+                && let Some(node) = &p.node
+            {
+                *m.entry(node.clone()).or_insert(0) += 1;
+            }
+        }
+        m
+    });
+    let cpu: Vec<f64> = (0..args.nodes)
+        .map(|i| per_node.get(&format!("sim-{i}")).copied().unwrap_or(0) as f64 * POD_CPU_MILLI)
+        .collect();
+    let spread = spread_pct(&cpu);
+    let (min, max) = per_node_range(&cpu);
+    println!(
+        "placement (LeastAllocated, identical nodes): {:.0}–{:.0} m CPU requested per node, max deviation from the mean {spread:.1} % (the least possible here: {:.1} %)",
+        min,
+        max,
+        ideal_spread_pct(created, args.nodes)
+    );
+    if per_node.keys().any(|n| !n.starts_with("sim-")) {
+        bail!("pods were bound to nodes the benchmark did not start");
+    }
+
+    // (c) Latency at a steady rate (open loop): request sent → bound seen on the watch.
+    let total = args.rate * args.latency_s as usize;
+    let period = Duration::from_secs_f64(1.0 / args.rate.max(1) as f64);
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut handles = Vec::with_capacity(total);
+    for i in 0..total {
+        tick.tick().await;
+        let api = cluster.apis[i % r].clone();
+        handles.push(tokio::spawn(async move {
+            let name = format!("l-{i}");
+            let (path, body) = pod(&name, "latency");
+            let at = Instant::now();
+            api.post(&path, &body).await.ok().map(|_| (name, at))
+        }));
+    }
+    let mut sent = Vec::with_capacity(total);
+    for h in handles {
+        if let Ok(Some(s)) = h.await {
+            sent.push(s);
+        }
+    }
+    let want = created + sent.len();
+    watch
+        .wait(
+            "binding (latency phase)",
+            Duration::from_secs(120),
+            |s| s.bound >= want,
+            |s| format!("{} of {want} bound", s.bound),
+        )
+        .await?;
+    let mut lat: Vec<Duration> = watch.with(|s| {
+        sent.iter()
+            .filter_map(|(n, at)| Some(s.pods.get(n)?.bound?.saturating_duration_since(*at)))
+            .collect()
+    });
+    let p50 = percentile_ms(&mut lat, 50.0);
+    let p99 = percentile_ms(&mut lat, 99.0);
+    println!(
+        "latency at {} pods/s for {} s ({} pods created): created → bound seen on a watch p50 {p50:.1} ms, p99 {p99:.1} ms",
+        args.rate,
+        args.latency_s,
+        sent.len()
+    );
+
+    // (d) The scheduler's memory with every node and pod cached.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss = cluster
+        .pid("scheduler")
+        .and_then(rss_mb)
+        .unwrap_or_default();
+    println!(
+        "scheduler RSS holding {} nodes and {want} pods: {rss:.1} MiB",
+        args.nodes
+    );
+    drop(watch);
+    drop(cluster);
+    println!(
+        "{}",
+        json!({
+            "pods_per_s": r1(pods_per_s),
+            "store_writes_per_s": r1(store_writes_per_s),
+            "ratio": (ratio * 100.0).round() / 100.0,
+            "latency_p50_ms": r1(p50),
+            "latency_p99_ms": r1(p99),
+            "rss_mb": r1(rss),
+            "spread_pct": r1(spread),
+            "nodes": args.nodes,
+            "pods": created,
+            "agent": !args.no_agent,
+        })
+    );
+    Ok(())
+}
+
+fn per_node_range(values: &[f64]) -> (f64, f64) {
+    values.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+        (lo.min(*v), hi.max(*v))
+    })
+}
