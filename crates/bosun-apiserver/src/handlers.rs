@@ -158,6 +158,10 @@ async fn check_namespace(state: &AppState, res: &ResourceInfo, ns: Option<&str>)
     Ok(())
 }
 
+/// How many more names a create with `generateName` tries when the generated one is taken
+/// (Kubernetes tries 8 in all).
+const GENERATE_NAME_RETRIES: usize = 7;
+
 async fn create(state: &AppState, call: &Call) -> Result<Response> {
     let res = call.res();
     let directive = call.field_validation()?;
@@ -165,7 +169,8 @@ async fn create(state: &AppState, call: &Call) -> Result<Response> {
     let (mut obj, duplicates) = object::decode_body_tracking(call.content_type(), &call.body)?;
     object::check_identity(&mut obj, res, call.ns())?;
     let warnings = field_validation::check(directive, res, &mut obj, duplicates, None)?;
-    let name = object::resolve_name(&mut obj, res)?;
+    let generated = object::generates_name(&obj);
+    let mut name = object::resolve_name(&mut obj, res)?;
     object::validate_name(res, &name)?;
     crate::validation::validate(res, &obj, None)?;
     check_namespace(state, res, call.ns()).await?;
@@ -179,7 +184,19 @@ async fn create(state: &AppState, call: &Call) -> Result<Response> {
             &warnings,
         ));
     }
-    let created = registry::create(state.store(), res, call.ns(), &name, &obj).await?;
+    // A generated name that is taken is generated again, as Kubernetes does (RetryGenerateName):
+    // five random characters collide a few times in 10,000 objects with one prefix.
+    let mut retries = GENERATE_NAME_RETRIES;
+    let created = loop {
+        match registry::create(state.store(), res, call.ns(), &name, &obj).await {
+            Err(ApiError::AlreadyExists { .. }) if generated && retries > 0 => {
+                retries -= 1;
+                name = object::regenerate_name(&mut obj, res)?;
+                object::validate_name(res, &name)?;
+            }
+            other => break other?,
+        }
+    };
     Ok(with_warnings(
         object_response(
             StatusCode::CREATED,

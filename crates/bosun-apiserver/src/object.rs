@@ -129,6 +129,24 @@ pub fn validate_name(res: &ResourceInfo, name: &str) -> Result<(), ApiError> {
     Err(ApiError::invalid(res, name, causes))
 }
 
+/// Whether the object asks the server for its name: no `metadata.name`, a `generateName`.
+pub fn generates_name(obj: &Value) -> bool {
+    let meta = obj.get("metadata");
+    meta.and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+        && meta
+            .and_then(|m| m.get("generateName"))
+            .and_then(Value::as_str)
+            .is_some()
+}
+
+/// A new name from `metadata.generateName`, replacing the one generated before.
+pub fn regenerate_name(obj: &mut Value, res: &ResourceInfo) -> Result<String, ApiError> {
+    meta_mut(obj)?.remove("name");
+    resolve_name(obj, res)
+}
+
 /// Resolve `metadata.generateName` into a name (5 random lowercase alphanumerics appended).
 pub fn resolve_name(obj: &mut Value, res: &ResourceInfo) -> Result<String, ApiError> {
     let meta = meta_mut(obj)?;
@@ -402,6 +420,29 @@ mod tests {
         let name = resolve_name(&mut obj, deployments()).expect("generated");
         assert!(name.starts_with("web-") && name.len() == 9, "{name}");
         assert!(validate_name(deployments(), &name).is_ok());
+    }
+
+    #[test]
+    fn only_objects_without_a_name_generate_one_and_regenerating_replaces_it() {
+        let mut obj = json!({"metadata": {"generateName": "web-"}});
+        assert!(generates_name(&obj));
+        assert!(generates_name(
+            &json!({"metadata": {"name": "", "generateName": "web-"}})
+        ));
+        assert!(!generates_name(
+            &json!({"metadata": {"name": "x", "generateName": "web-"}})
+        ));
+        assert!(!generates_name(&json!({"metadata": {}})));
+        let first = resolve_name(&mut obj, deployments()).expect("generated");
+        let mut names = std::collections::BTreeSet::from([first]);
+        for _ in 0..20 {
+            let name = regenerate_name(&mut obj, deployments()).expect("again");
+            assert!(name.starts_with("web-") && name.len() == 9, "{name}");
+            assert_eq!(obj["metadata"]["name"], json!(name));
+            names.insert(name);
+        }
+        // A regeneration that kept the old name would leave one name here.
+        assert!(names.len() > 1, "{names:?}");
     }
 
     #[test]

@@ -308,3 +308,30 @@ async fn anonymous_requests_get_401_except_health_and_version() {
         assert_eq!(resp.status().as_u16(), want, "{uri}");
     }
 }
+
+/// Five random characters from 27 collide about 14 times in 20,000 names with one prefix
+/// (birthday bound: 20,000^2 / (2 * 27^5)); without a retry on a taken generated name, some of
+/// these creates would fail with 409 AlreadyExists (the chance that none collides is below
+/// one in a million).
+#[tokio::test]
+async fn a_taken_generated_name_is_generated_again() {
+    let api = api().await;
+    let before = api.keys().await;
+    let mut names = std::collections::HashSet::new();
+    for i in 0..20_000 {
+        let (code, body) = api
+            .call(
+                "POST",
+                "/api/v1/namespaces/default/configmaps",
+                "application/json",
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"generateName": "same-prefix-"}})
+                .to_string(),
+            )
+            .await;
+        assert_eq!(code, 201, "create {i}: {body}");
+        let name = body["metadata"]["name"].as_str().expect("name").to_string();
+        assert!(names.insert(name), "a name was handed out twice");
+    }
+    assert_eq!(api.keys().await, before + 20_000);
+}
