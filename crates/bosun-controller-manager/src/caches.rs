@@ -109,7 +109,10 @@ where
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
     let (reader, writer) = reflector::store();
+    // The caches keep no managedFields, as client-go's informers: no controller reads them,
+    // and an update without them keeps the server's (only an empty list would reset them).
     let stream = watcher(api, watcher::Config::default())
+        .modify(|o: &mut K| o.meta_mut().managed_fields = None)
         .default_backoff()
         .reflect(writer);
     tokio::spawn(async move {

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{ContainerImage, Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -299,7 +299,11 @@ async fn run(
     } else {
         watcher::Config::default()
     };
-    let mut events = watcher(pods, watch_config).boxed();
+    // managedFields are the API server's bookkeeping: the agent never reads them, so it does
+    // not keep them (client-go's informers drop them the same way).
+    let mut events = watcher(pods, watch_config)
+        .modify(|pod| pod.metadata.managed_fields = None)
+        .boxed();
     let mut table = PodTable {
         workers: HashMap::new(),
         names,

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -100,7 +100,9 @@ fn spawn_watch<K, F>(
     F: Fn(watcher::Event<K>) -> Input + Send + 'static,
 {
     tokio::spawn(async move {
-        let stream = watcher(api, watcher::Config::default());
+        // The cache keeps no managedFields (unused here, and most of a small pod's size).
+        let stream = watcher(api, watcher::Config::default())
+            .modify(|o: &mut K| o.meta_mut().managed_fields = None);
         let mut stream = std::pin::pin!(stream);
         loop {
             tokio::select! {
