@@ -4,6 +4,7 @@
 //! every pod at resourceVersion=0, mutating latency at a steady 1,000 writes/s, and how fast
 //! 1,000 watchers see a change.
 
+use super::cluster::Cluster;
 use super::stats::{percentile_ms, r1, rss_mb};
 use super::{Children, free_port};
 use anyhow::{Context, Result, bail};
@@ -374,81 +375,12 @@ pub async fn run(args: ApiBenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// The same pod creates spread over three API servers on one 3-member raft group.
 async fn three_replicas(exe: &Path, dir: &Path, args: &ApiBenchArgs) -> Result<f64> {
     let ha = dir.join("ha");
     std::fs::create_dir_all(&ha)?;
-    let members: Vec<String> = (0..3)
-        .map(|_| free_port().map(|p| format!("127.0.0.1:{p}")))
-        .collect::<Result<_>>()?;
-    let apis: Vec<String> = (0..3)
-        .map(|_| free_port().map(|p| format!("127.0.0.1:{p}")))
-        .collect::<Result<_>>()?;
-    let initial = members
-        .iter()
-        .enumerate()
-        .map(|(i, m)| format!("{}={m}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut children = Children(Vec::new());
-    for i in 0..3 {
-        let child = Command::new(exe)
-            .args([
-                "apiserver",
-                "--id",
-                &(i + 1).to_string(),
-                "--cluster",
-                "bench",
-                "--listen",
-                &apis[i],
-                "--member-listen",
-                &members[i],
-            ])
-            .args(["--initial-members", &initial])
-            .arg("--data-dir")
-            .arg(ha.join(format!("store{}", i + 1)))
-            .arg("--pki-dir")
-            .arg(ha.join("pki"))
-            .arg("--token-file")
-            .arg(ha.join("tokens.csv"))
-            .arg("--kubeconfig")
-            .arg(ha.join(format!("kubeconfig{}", i + 1)))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(ha.join(format!("api{}.log", i + 1)))?)
-            .spawn()?;
-        children.0.push(Some(child));
-        if i == 0 {
-            // The first replica creates the shared PKI and tokens.
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while !(ha.join("tokens.csv").exists() && ha.join("pki/apiserver.key").exists()) {
-                if Instant::now() > deadline {
-                    bail!("the first replica created no PKI");
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut clients = Vec::new();
-    for (i, a) in apis.iter().enumerate() {
-        loop {
-            if Instant::now() > deadline {
-                bail!("replica {} did not become ready", i + 1);
-            }
-            if let (Ok(token), Ok(ca)) = (
-                admin_token(&ha.join(format!("kubeconfig{}", i + 1))),
-                std::fs::read_to_string(ha.join("pki/ca.crt")),
-            ) {
-                let c = ApiClient::new(&format!("https://{a}"), &ca, &token)?;
-                if matches!(c.get("/api/v1/namespaces/default").await, Ok((s, _)) if s.is_success())
-                {
-                    clients.push(c);
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    let (rate, _) = create_pods(&clients, args.pods, args.clients, "ha").await;
-    drop(children);
+    let cluster = Cluster::start(exe, &ha, 3).await?;
+    let (rate, _) = create_pods(&cluster.apis, args.pods, args.clients, "ha").await;
+    drop(cluster);
     Ok(rate)
 }
