@@ -155,8 +155,10 @@ impl Cluster {
         }
     }
 
-    /// Wait until the API has at least `count` nodes; the time it took.
-    pub(crate) async fn wait_nodes(&self, count: usize, timeout: Duration) -> Result<Duration> {
+    /// Wait until the API has at least `count` nodes (2 minutes, plus a second per 20 nodes to
+    /// register), and say how long it took.
+    pub(crate) async fn wait_nodes(&self, count: usize) -> Result<()> {
+        let timeout = Duration::from_secs(120 + count as u64 / 20);
         let started = Instant::now();
         let api = &self.apis[0];
         loop {
@@ -168,7 +170,11 @@ impl Cluster {
                 _ => 0,
             };
             if n >= count {
-                return Ok(started.elapsed());
+                println!(
+                    "{count} nodes registered in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(());
             }
             if started.elapsed() > timeout {
                 bail!("only {n} of {count} nodes registered after {timeout:?}");
