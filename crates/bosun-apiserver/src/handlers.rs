@@ -771,7 +771,11 @@ async fn update_scale(state: &AppState, call: &Call) -> Result<Response> {
     Err(ApiError::conflict(res, name).into())
 }
 
-/// POST pods/<name>/binding: set spec.nodeName once.
+/// POST pods/<name>/binding: set spec.nodeName once. As kube-apiserver's binding starts from
+/// its watch cache's copy, the first attempt reads this replica's copy of the pod (no round
+/// trip to the raft leader) and writes with a compare-and-swap on its revision; when that copy
+/// turns out stale (the write conflicts, or the copy is missing or another pod's), the pod is
+/// read again linearizably and the binding decided on that.
 async fn bind(state: &AppState, call: &Call) -> Result<Response> {
     let res = call.res();
     let name = call.target.name.as_deref().unwrap_or_default();
@@ -783,9 +787,46 @@ async fn bind(state: &AppState, call: &Call) -> Result<Response> {
         .ok_or_else(|| {
             ApiError::invalid(res, name, vec![bosun_api::Cause::required("target.name")])
         })?;
+    let local = registry::get_at(
+        state.store(),
+        res,
+        call.ns(),
+        name,
+        bosun_store::Consistency::Serializable,
+    )
+    .await;
+    if let Ok(old) = local
+        && let Ok(new) = bound_pod(res, name, &binding, node, &old.object)
+    {
+        match registry::update(state.store(), res, call.ns(), name, &new, old.mod_revision).await {
+            Ok(_) => return Ok(binding_created()),
+            Err(e) if e.code() == 409 => {} // the copy was stale: decide again on a fresh read
+            Err(e) => return Err(e.into()),
+        }
+    }
     let old = registry::get(state.store(), res, call.ns(), name).await?;
+    let new = bound_pod(res, name, &binding, node, &old.object)?;
+    registry::update(state.store(), res, call.ns(), name, &new, old.mod_revision).await?;
+    Ok(binding_created())
+}
+
+fn binding_created() -> Response {
+    json(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    )
+}
+
+/// The pod `old` bound to `node` by `binding`: spec.nodeName set, the binding's annotations
+/// copied, PodScheduled=True; a conflict when it is bound already or is not the binding's pod.
+fn bound_pod(
+    res: &ResourceInfo,
+    name: &str,
+    binding: &Value,
+    node: &str,
+    old: &Value,
+) -> Result<Value, ApiError> {
     if let Some(current) = old
-        .object
         .pointer("/spec/nodeName")
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
@@ -794,20 +835,18 @@ async fn bind(state: &AppState, call: &Call) -> Result<Response> {
             res,
             name,
             &format!("pod {name} is already assigned to node \"{current}\""),
-        )
-        .into());
+        ));
     }
     if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str)
-        && Some(uid) != old.object.pointer("/metadata/uid").and_then(Value::as_str)
+        && Some(uid) != old.pointer("/metadata/uid").and_then(Value::as_str)
     {
         return Err(ApiError::conflict_message(
             res,
             name,
             &format!("Precondition failed: UID in precondition: {uid}"),
-        )
-        .into());
+        ));
     }
-    let mut new = old.object.clone();
+    let mut new = old.clone();
     if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("nodeName".into(), json!(node));
     }
@@ -840,9 +879,5 @@ async fn bind(state: &AppState, call: &Call) -> Result<Response> {
         conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": object::now_rfc3339()}));
         conds.insert("conditions".into(), json!(conditions));
     }
-    registry::update(state.store(), res, call.ns(), name, &new, old.mod_revision).await?;
-    Ok(json(
-        StatusCode::CREATED,
-        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-    ))
+    Ok(new)
 }

@@ -108,8 +108,20 @@ pub async fn get(
     ns: Option<&str>,
     name: &str,
 ) -> Result<Stored, ApiError> {
+    get_at(store, res, ns, name, Consistency::Linearizable).await
+}
+
+/// [`get`] at a chosen consistency: `Serializable` reads this replica's copy, which may lag the
+/// leader; a compare-and-swap written from it fails rather than overwrite a newer object.
+pub async fn get_at(
+    store: &dyn Store,
+    res: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    consistency: Consistency,
+) -> Result<Stored, ApiError> {
     let k = key(res, ns, name);
-    match store.get(k.as_bytes(), Consistency::Linearizable).await {
+    match store.get(k.as_bytes(), consistency).await {
         Ok(Some(kv)) => Ok(Stored {
             object: from_storage(res, decode_stored(&kv.value, kv.mod_revision)?),
             mod_revision: kv.mod_revision,
