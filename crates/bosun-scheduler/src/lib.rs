@@ -11,11 +11,13 @@
 //!    [`image_locality`].
 //! 3. [`queue`]: which pod to try next: priority, then age; back-off; unschedulable pods
 //!    wait for a change that could help.
-//! 4. [`scheduler`]: the I/O: watches, binding, status and Events, leader election.
+//! 4. [`scheduler`]: the I/O: watches, binding, status, leader election; [`events`]: Events
+//!    sent best effort, never holding up a binding.
 //! 5. [`preemption`]: DefaultPreemption, pure: the node and victims for a pod that fits nowhere.
 //! 6. [`config`]: profiles from a `KubeSchedulerConfiguration` file.
 
 pub mod config;
+pub mod events;
 pub mod framework;
 pub mod image_locality;
 pub mod inter_pod_affinity;

@@ -2,6 +2,7 @@
 //! are bound with `POST pods/{name}/binding` (several in flight, each pod assumed on its node
 //! meanwhile); unschedulable pods get the PodScheduled=False condition and an Event.
 
+use crate::events::{self, Involved, Record, Recorder};
 use crate::framework::{Decision, Profile, schedule};
 use crate::preemption::{self, Candidate};
 use crate::queue::SchedulingQueue;
@@ -220,6 +221,13 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
             .map(|p| p.scheduler_name.clone())
             .collect(),
     };
+    let recorder = if config.record_events {
+        let (recorder, writer) = Recorder::new(events::QUEUE);
+        tokio::spawn(writer.run(client.clone(), "default-scheduler".into(), stop.clone()));
+        recorder
+    } else {
+        Recorder::disabled()
+    };
     let mut in_flight = 0usize;
     let mut start = 0usize;
     let slots = Arc::new(tokio::sync::Semaphore::new(config.bind_concurrency.max(1)));
@@ -318,21 +326,22 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                     let client = client.clone();
                     let tx = bind_tx.clone();
                     let slots = slots.clone();
-                    let events = config.record_events;
+                    let recorder = recorder.clone();
                     tokio::spawn(async move {
                         let _slot = slots.acquire().await;
                         let ok = bind(&client, &pod, &node, explanation).await;
-                        if ok && events {
-                            let ns = pod.metadata.namespace.clone().unwrap_or_default();
-                            let name = pod.metadata.name.clone().unwrap_or_default();
-                            record_event(
-                                &client,
-                                &pod,
-                                "Normal",
-                                "Scheduled",
-                                &format!("Successfully assigned {ns}/{name} to {node}"),
-                            )
-                            .await;
+                        if ok {
+                            let involved = Involved::pod(&pod);
+                            let message = format!(
+                                "Successfully assigned {}/{} to {node}",
+                                involved.namespace, involved.name
+                            );
+                            recorder.record(Record {
+                                involved,
+                                type_: "Normal",
+                                reason: "Scheduled",
+                                message,
+                            });
                         }
                         let _ = tx.send(BindResult { uid, ok });
                     });
@@ -361,7 +370,7 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                                 candidate,
                                 message,
                                 profile.scheduler_name.clone(),
-                                config.record_events,
+                                recorder.clone(),
                                 spared_tx.clone(),
                             ));
                         }
@@ -371,26 +380,14 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                                 None => message,
                             };
                             st.queue.mark_unschedulable(&uid, now);
-                            report_failure(
-                                &client,
-                                pod,
-                                "Unschedulable",
-                                message,
-                                config.record_events,
-                            );
+                            report_failure(&client, pod, "Unschedulable", message, &recorder);
                         }
                     }
                 }
                 Decision::Invalid { message } => {
                     // Only a change to the pod can help; it is retried when it changes.
                     st.queue.mark_unschedulable(&uid, now);
-                    report_failure(
-                        &client,
-                        pod,
-                        "SchedulerError",
-                        message,
-                        config.record_events,
-                    );
+                    report_failure(&client, pod, "SchedulerError", message, &recorder);
                 }
             }
         }
@@ -434,7 +431,7 @@ fn report_failure(
     pod: Arc<Pod>,
     reason: &'static str,
     message: String,
-    events: bool,
+    recorder: &Recorder,
 ) {
     let already = pod
         .status
@@ -446,11 +443,15 @@ fn report_failure(
         return;
     }
     let client = client.clone();
+    let recorder = recorder.clone();
     tokio::spawn(async move {
         mark_unschedulable(&client, &pod, reason, &message).await;
-        if events {
-            record_event(&client, &pod, "Warning", "FailedScheduling", &message).await;
-        }
+        recorder.record(Record {
+            involved: Involved::pod(&pod),
+            type_: "Warning",
+            reason: "FailedScheduling",
+            message,
+        });
     });
 }
 
@@ -463,7 +464,7 @@ async fn preempt(
     candidate: Candidate,
     message: String,
     scheduler_name: String,
-    events: bool,
+    recorder: Recorder,
     spared: mpsc::UnboundedSender<Vec<String>>,
 ) {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
@@ -480,9 +481,12 @@ async fn preempt(
         let _ = spared.send(candidate.victims.iter().map(|v| v.uid.clone()).collect());
         return;
     }
-    if events {
-        record_event(&client, &pod, "Warning", "FailedScheduling", &message).await;
-    }
+    recorder.record(Record {
+        involved: Involved::pod(&pod),
+        type_: "Warning",
+        reason: "FailedScheduling",
+        message,
+    });
     let preemptor = pod.metadata.uid.clone().unwrap_or_default();
     for v in candidate.victims {
         let victims: Api<Pod> = Api::namespaced(client.clone(), &v.namespace);
@@ -515,20 +519,16 @@ async fn preempt(
                 continue;
             }
         }
-        if events {
-            let mut involved = Pod::default();
-            involved.metadata.name = Some(v.name.clone());
-            involved.metadata.namespace = Some(v.namespace.clone());
-            involved.metadata.uid = Some(v.uid.clone());
-            record_event(
-                &client,
-                &involved,
-                "Normal",
-                "Preempted",
-                &format!("Preempted by pod {preemptor} on node {node}"),
-            )
-            .await;
-        }
+        recorder.record(Record {
+            involved: Involved {
+                namespace: v.namespace.clone(),
+                name: v.name.clone(),
+                uid: v.uid.clone(),
+            },
+            type_: "Normal",
+            reason: "Preempted",
+            message: format!("Preempted by pod {preemptor} on node {node}"),
+        });
     }
 }
 
@@ -560,29 +560,4 @@ async fn mark_unschedulable(client: &kube::Client, pod: &Pod, reason: &str, mess
     {
         tracing::debug!(pod = %name, error = %e, "status update failed");
     }
-}
-
-async fn record_event(client: &kube::Client, pod: &Pod, type_: &str, reason: &str, message: &str) {
-    let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    let name = pod.metadata.name.clone().unwrap_or_default();
-    let now = Timestamp::now().to_string();
-    let event = json!({
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": format!("{name}."), "namespace": ns},
-        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": name, "namespace": ns, "uid": pod.metadata.uid},
-        "type": type_,
-        "reason": reason,
-        "message": message,
-        "count": 1,
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "source": {"component": "default-scheduler"},
-        "reportingComponent": "default-scheduler",
-    });
-    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns);
-    let Ok(event) = serde_json::from_value(event) else {
-        return;
-    };
-    let _ = api.create(&PostParams::default(), &event).await;
 }

@@ -20,7 +20,8 @@ pub struct PlacedPod {
     pub uid: String,
     pub name: String,
     pub namespace: String,
-    pub labels: Labels,
+    /// Shared with every placed pod that has the same labels (the pods of one ReplicaSet).
+    pub labels: Arc<Labels>,
     pub priority: i32,
     pub requests: Resources,
     pub ports: Vec<(String, String, i32)>,
@@ -43,7 +44,7 @@ impl PlacedPod {
             uid: meta.uid.clone().unwrap_or_default(),
             name: meta.name.clone().unwrap_or_default(),
             namespace: meta.namespace.clone().unwrap_or_default(),
-            labels: meta.labels.clone().unwrap_or_default(),
+            labels: Arc::new(meta.labels.clone().unwrap_or_default()),
             priority: spec.and_then(|s| s.priority).unwrap_or(0),
             requests: pod_requests(pod),
             ports: host_ports(pod),
@@ -149,6 +150,8 @@ pub struct Snapshot {
     /// Pending pods nominated to a node by preemption (uid → node and pod): they hold their
     /// place there against pods of no higher priority.
     nominated: HashMap<String, (String, Arc<PlacedPod>)>,
+    /// One copy of each distinct label set of placed pods.
+    labels: HashSet<Arc<Labels>>,
 }
 
 /// The host ports a pod asks for.
@@ -306,6 +309,7 @@ impl Snapshot {
             return;
         }
         self.remove_pod(&placed.uid);
+        placed.labels = self.intern(placed.labels);
         let placed = Arc::new(placed);
         match self.index.get(node) {
             Some(i) => self.nodes[*i].add(placed.clone()),
@@ -317,6 +321,30 @@ impl Snapshot {
         }
         self.pods
             .insert(placed.uid.clone(), (node.to_string(), placed));
+    }
+
+    /// The shared copy of `labels`.
+    fn intern(&mut self, labels: Arc<Labels>) -> Arc<Labels> {
+        match self.labels.get(&labels) {
+            Some(shared) => shared.clone(),
+            None => {
+                self.labels.insert(labels.clone());
+                labels
+            }
+        }
+    }
+
+    /// Forget a label set that only the interner still holds.
+    fn release(&mut self, labels: Arc<Labels>) {
+        // This pod's copy and the interner's.
+        if Arc::strong_count(&labels) <= 2 {
+            self.labels.remove(&labels);
+        }
+    }
+
+    /// Distinct label sets held for placed pods.
+    pub fn distinct_label_sets(&self) -> usize {
+        self.labels.len()
     }
 
     /// Mark (or unmark, when its deletion failed) a placed pod as a preemption victim whose
@@ -371,7 +399,7 @@ impl Snapshot {
 
     /// Take a pod off its node.
     pub fn remove_pod(&mut self, uid: &str) {
-        let Some((node, _)) = self.pods.remove(uid) else {
+        let Some((node, pod)) = self.pods.remove(uid) else {
             return;
         };
         self.with_affinity.remove(uid);
@@ -381,6 +409,9 @@ impl Snapshot {
             }
             None => self.orphans = self.orphans.saturating_sub(1),
         }
+        let labels = pod.labels.clone();
+        drop(pod);
+        self.release(labels);
     }
 }
 
@@ -469,5 +500,37 @@ mod tests {
         assert_eq!(s.pods_with_affinity().count(), 1);
         s.remove_pod("x");
         assert_eq!(s.pods_with_affinity().count(), 0);
+    }
+
+    fn labelled(uid: &str, app: &str) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": uid, "uid": uid, "labels": {"app": app, "tier": "web"}},
+            "spec": {"containers": [{"name": "c"}]}
+        }))
+        .expect("pod")
+    }
+
+    #[test]
+    fn pods_with_the_same_labels_share_one_copy_until_the_last_goes() {
+        let mut s = Snapshot::default();
+        s.upsert_node(node("a", "8", "1Gi"));
+        for i in 0..3 {
+            s.add_pod(&labelled(&format!("w{i}"), "web"), "a");
+        }
+        s.add_pod(&labelled("d0", "db"), "a");
+        assert_eq!(s.distinct_label_sets(), 2);
+        let (_, w0) = s.pod("w0").expect("placed");
+        let (_, w2) = s.pod("w2").expect("placed");
+        assert!(Arc::ptr_eq(&w0.labels, &w2.labels));
+        assert_eq!(w0.labels.get("app").map(String::as_str), Some("web"));
+        // A label change moves the pod to another set.
+        s.add_pod(&labelled("w1", "db"), "a");
+        assert_eq!(s.distinct_label_sets(), 2);
+        s.remove_pod("d0");
+        s.remove_pod("w1");
+        assert_eq!(s.distinct_label_sets(), 1);
+        s.remove_pod("w0");
+        s.remove_pod("w2");
+        assert_eq!(s.distinct_label_sets(), 0);
     }
 }
