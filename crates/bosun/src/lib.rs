@@ -13,7 +13,6 @@ pub mod control_plane;
 pub mod controller_manager;
 pub mod kube_client;
 pub mod lb;
-pub mod memory;
 pub mod node;
 pub mod scheduler;
 pub mod signal;

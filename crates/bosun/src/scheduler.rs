@@ -109,8 +109,6 @@ pub async fn run(args: SchedulerArgs) -> Result<()> {
         .collect();
     tracing::info!(profiles = ?names, "scheduler profiles");
     let stop = CancellationToken::new();
-    // A backlog of pending pods is held in full until bound: give its memory back after.
-    crate::memory::spawn_trimmer(Duration::from_secs(10), stop.clone());
     let task = tokio::spawn(bosun_scheduler::run(client, config, stop.clone()));
     tracing::info!("scheduler started");
     crate::signal::shutdown().await;

@@ -242,7 +242,7 @@ pub async fn run(args: SchedulerBenchArgs) -> Result<()> {
     );
 
     // (d) The scheduler's memory with every node and pod cached.
-    // (It gives back what it freed every 10 s: wait for one round.)
+    // (jemalloc gives memory freed after the backlog back to the system within 10 s.)
     tokio::time::sleep(Duration::from_secs(11)).await;
     let pid = cluster.pid("scheduler");
     let rss = pid.and_then(rss_mb).unwrap_or_default();
