@@ -371,14 +371,7 @@ impl<'a> Cycle<'a> {
         }
         // Readiness (kube-scheduler relies on the not-ready taint; bosun also checks the
         // condition).
-        let ready = info
-            .node
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
-            .is_some_and(|c| c.status == "True");
-        if !ready {
+        if !info.ready {
             return Err(unresolvable(
                 "node(s) had untolerated taint {node.kubernetes.io/not-ready: }",
             ));
@@ -496,11 +489,15 @@ struct ScoreContext<'a> {
     snapshot: &'a Snapshot,
     inter_pod: Option<inter_pod_affinity::ScoreState>,
     spread: Option<topology_spread::ScoreState>,
+    /// The profile's weights in the order of [`SCORES`], looked up once per pod rather than
+    /// once per node.
+    weights: [i64; 7],
 }
 
 impl<'a> ScoreContext<'a> {
     fn new(cycle: &'a Cycle<'a>, snapshot: &'a Snapshot) -> Self {
         let profile = cycle.profile;
+        let weights = SCORES.map(|(k, _)| profile.weight(k));
         let inter_pod = (profile.weight("InterPodAffinity") > 0)
             .then(|| {
                 inter_pod_affinity::ScoreState::new(
@@ -526,6 +523,7 @@ impl<'a> ScoreContext<'a> {
             snapshot,
             inter_pod,
             spread,
+            weights,
         }
     }
 }
@@ -535,11 +533,9 @@ impl<'a> ScoreContext<'a> {
 /// across nodes by [`schedule`].
 fn score(ctx: &ScoreContext, info: &NodeInfo) -> ([i64; 7], Option<i64>) {
     let cycle = ctx.cycle;
-    let (pod, profile) = (cycle.pod, cycle.profile);
+    let (pod, profile, weights) = (cycle.pod, cycle.profile, &ctx.weights);
     let mut out = [0i64; 7];
-    if profile.weight("NodeResourcesFit") > 0
-        || profile.weight("NodeResourcesBalancedAllocation") > 0
-    {
+    if weights[0] > 0 || weights[1] > 0 {
         let (cpu, mem) = score_requests(&cycle.requests);
         let used_cpu = info.requested.milli_cpu + cpu;
         let used_mem = info.requested.memory + mem;
@@ -561,7 +557,7 @@ fn score(ctx: &ScoreContext, info: &NodeInfo) -> ([i64; 7], Option<i64>) {
         out[0] = fit.round() as i64;
         out[1] = ((1.0 - (fc - fm).abs()) * 100.0).round() as i64;
     }
-    if profile.weight("TaintToleration") > 0 {
+    if weights[2] > 0 {
         out[2] = info
             .node
             .spec
@@ -575,7 +571,7 @@ fn score(ctx: &ScoreContext, info: &NodeInfo) -> ([i64; 7], Option<i64>) {
             })
             .count() as i64;
     }
-    if profile.weight("NodeAffinity") > 0 {
+    if weights[3] > 0 {
         out[3] = pod
             .spec
             .as_ref()
@@ -597,7 +593,7 @@ fn score(ctx: &ScoreContext, info: &NodeInfo) -> ([i64; 7], Option<i64>) {
         out[4] = s.score(info);
     }
     let spread = ctx.spread.as_ref().and_then(|s| s.score(info));
-    if profile.weight("ImageLocality") > 0 {
+    if weights[6] > 0 {
         let snapshot = ctx.snapshot;
         out[6] = image_locality::score(
             pod,
@@ -692,7 +688,7 @@ pub fn schedule(pod: &Pod, snapshot: &Snapshot, profile: &Profile, start: usize)
         .spread
         .is_some()
         .then(|| topology_spread::normalize(&spread));
-    let weights: Vec<i64> = SCORES.iter().map(|(k, _)| profile.weight(k)).collect();
+    let weights = ctx.weights;
     let mut totals: Vec<(usize, i64)> = Vec::with_capacity(raw.len());
     for (i, s) in raw.iter_mut().enumerate() {
         s[2] = if max_taint == 0 {

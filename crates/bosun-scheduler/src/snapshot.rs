@@ -69,6 +69,8 @@ pub struct NodeInfo {
     pub node: Arc<Node>,
     pub name: String,
     pub allocatable: Resources,
+    /// The Ready condition is True.
+    pub ready: bool,
     pub requested: Resources,
     /// Host ports in use: (protocol, hostIP, port).
     pub ports: HashSet<(String, String, i32)>,
@@ -85,6 +87,7 @@ impl NodeInfo {
         Self {
             name: node.metadata.name.clone().unwrap_or_default(),
             allocatable: node_allocatable(&node),
+            ready: node_ready(&node),
             requested: Resources::default(),
             ports: HashSet::new(),
             pods: Vec::new(),
@@ -114,6 +117,14 @@ impl NodeInfo {
         }
         Some(pod)
     }
+}
+
+fn node_ready(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True")
 }
 
 fn node_images(node: &Node) -> HashMap<String, i64> {
@@ -250,6 +261,7 @@ impl Snapshot {
                 }
                 let info = &mut self.nodes[i];
                 info.allocatable = node_allocatable(&node);
+                info.ready = node_ready(&node);
                 info.node = node;
             }
             None => {
