@@ -4,13 +4,13 @@
 use crate::caches::{Caches, Change, get, in_namespace};
 use crate::manager::Controller;
 use bosun_controllers::garbage_collector as gc;
+use bosun_controllers::pod::Pod;
 use bosun_controllers::{
     Action, Reconcile, Target, cronjob, daemonset, deployment, endpoint_slice, endpoints, job,
     node_lifecycle, pod_gc, replicaset, statefulset,
 };
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};

@@ -24,6 +24,7 @@ pub mod hpa;
 pub mod invalid_spec;
 pub mod job;
 pub mod node_lifecycle;
+pub mod pod;
 pub mod pod_gc;
 pub mod pod_state;
 pub mod pod_template;
