@@ -1,6 +1,7 @@
 //! One watch-fed cache (a `kube` reflector store) per kind the controllers read, and the
 //! stream of [`Change`]s that tells the manager what to reconcile.
 
+use bosun_controllers::node::Node;
 use bosun_controllers::pod::Pod;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{
@@ -8,7 +9,7 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
@@ -185,7 +186,14 @@ impl Caches {
             ),
             jobs: watch(Api::all(c.clone()), "Job", tx.clone(), stop.clone()),
             cronjobs: watch(Api::all(c.clone()), "CronJob", tx.clone(), stop.clone()),
-            nodes: watch(Api::all(c.clone()), "Node", tx.clone(), stop.clone()),
+            // Nodes as the controllers read them: labels, taints, conditions.
+            nodes: watch_trimmed(
+                Api::all(c.clone()),
+                "Node",
+                tx.clone(),
+                stop.clone(),
+                Node::trim,
+            ),
             node_leases: watch(
                 Api::namespaced(c.clone(), "kube-node-lease"),
                 "Lease",

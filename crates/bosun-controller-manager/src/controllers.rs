@@ -445,7 +445,7 @@ impl Controller for DaemonSetController {
         let d = get(&caches.daemonsets, key)?;
         let ns = d.metadata.namespace.clone()?;
         let nodes = caches.nodes.state();
-        let node_refs: Vec<&k8s_openapi::api::core::v1::Node> =
+        let node_refs: Vec<&bosun_controllers::node::Node> =
             nodes.iter().map(Arc::as_ref).collect();
         let pods = in_namespace(&caches.pods, &ns);
         let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();

@@ -23,6 +23,7 @@ pub mod garbage_collector;
 pub mod hpa;
 pub mod invalid_spec;
 pub mod job;
+pub mod node;
 pub mod node_lifecycle;
 pub mod pod;
 pub mod pod_gc;

@@ -5,22 +5,26 @@
 //! Why not `k8s_openapi::api::core::v1::Pod`: the controller manager caches every pod of the
 //! cluster, and that type is large whatever the pod holds (a `Pod` is 2,176 bytes and each
 //! `Container` 2,120 before any field is set). A bench pod deserialized as it took 12.4 KB of
-//! heap; as this type, with the annotations no controller reads left out, about 3.5 KB. This
+//! heap; as this type, trimmed of the annotations and conditions no controller reads, about
+//! 3 KB. This
 //! is what client-go's informer transforms do for kube-controller-manager (strip what is not
 //! read), taken one step further.
 //!
 //! A controller that needs another pod field adds it here (same name and type as in
 //! `k8s_openapi`), and a pod annotation to [`READ_ANNOTATIONS`].
 
-use k8s_openapi::api::core::v1::{
-    Affinity, ContainerPort, ContainerState, PodIP, ResourceRequirements, Toleration,
-};
+use k8s_openapi::api::core::v1::{Affinity, ContainerPort, Toleration};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
 
 /// Pod annotations some controller reads; the caches drop every other one (the scheduler's
 /// explanation alone is about 1.5 KB per pod).
 pub const READ_ANNOTATIONS: &[&str] = &[crate::job::COMPLETION_INDEX];
+
+/// Pod condition types some controller reads; the caches drop the others.
+pub const READ_CONDITIONS: &[&str] = &["Ready"];
 
 /// A pod: see the module doc.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -74,10 +78,6 @@ pub struct PodStatus {
     pub phase: Option<String>,
     #[serde(rename = "podIP", default, skip_serializing_if = "Option::is_none")]
     pub pod_ip: Option<String>,
-    #[serde(rename = "podIPs", default, skip_serializing_if = "Option::is_none")]
-    pub pod_ips: Option<Vec<PodIP>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
 }
@@ -87,8 +87,6 @@ pub struct PodStatus {
 pub struct PodCondition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
     #[serde(default)]
     pub status: String,
     #[serde(rename = "type", default)]
@@ -98,16 +96,43 @@ pub struct PodCondition {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_state: Option<Box<ContainerState>>,
     #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub ready: bool,
     #[serde(default)]
     pub restart_count: i32,
+}
+
+/// A container's resources: only the requests are read (by the HorizontalPodAutoscaler).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRequirements {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<Box<ContainerState>>,
+    pub requests: Option<ResourceList>,
+}
+
+/// A resource name to quantity map kept as a short list: a `BTreeMap` allocates a node of
+/// eleven entries (544 bytes) for one or two.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResourceList(pub Vec<(String, Quantity)>);
+
+impl ResourceList {
+    pub fn get(&self, name: &str) -> Option<&Quantity> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, q)| q)
+    }
+}
+
+impl<'de> Deserialize<'de> for ResourceList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, Quantity>::deserialize(d)?;
+        Ok(ResourceList(map.into_iter().collect()))
+    }
+}
+
+impl Serialize for ResourceList {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
 }
 
 impl k8s_openapi::Resource for Pod {
@@ -132,9 +157,13 @@ impl k8s_openapi::Metadata for Pod {
 }
 
 impl Pod {
-    /// Drop what no controller reads and the API still sends: managedFields and the
-    /// annotations not in [`READ_ANNOTATIONS`].
+    /// Drop what no controller reads and the API still sends: managedFields, the
+    /// annotations not in [`READ_ANNOTATIONS`] and the conditions not in [`READ_CONDITIONS`].
     pub fn trim(&mut self) {
+        if let Some(cs) = self.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+            cs.retain(|c| READ_CONDITIONS.contains(&c.type_.as_str()));
+            cs.shrink_to_fit();
+        }
         self.metadata.managed_fields = None;
         if let Some(a) = self.metadata.annotations.as_mut() {
             a.retain(|k, _| READ_ANNOTATIONS.contains(&k.as_str()));
@@ -173,7 +202,8 @@ mod tests {
                 "volumes": [{"name": "v", "emptyDir": {}}]},
             "status": {"phase": "Running", "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}],
                 "startTime": "2026-01-01T00:00:00Z", "reason": "Evicted",
-                "conditions": [{"type": "Ready", "status": "True", "reason": "R",
+                "conditions": [{"type": "PodScheduled", "status": "True"},
+                    {"type": "Ready", "status": "True", "reason": "R",
                     "lastTransitionTime": "2026-01-01T00:00:01Z"}],
                 "containerStatuses": [{"name": "c", "ready": true, "restartCount": 2,
                     "image": "i", "imageID": "", "started": true,
@@ -199,11 +229,18 @@ mod tests {
             Some(5)
         );
         let status = slim.status.as_ref().expect("status");
-        assert_eq!(status.conditions.as_ref().expect("c")[0].type_, "Ready");
+        assert_eq!(status.conditions.as_ref().expect("c")[1].type_, "Ready");
         let cs = &status.container_statuses.as_ref().expect("cs")[0];
         assert_eq!((cs.ready, cs.restart_count), (true, 2));
-        let exit = cs.state.as_ref().and_then(|s| s.terminated.as_ref());
-        assert_eq!(exit.map(|t| t.exit_code), Some(3));
+        let requests = spec.containers[0]
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref());
+        assert_eq!(
+            requests.and_then(|r| r.get("cpu")).map(|q| q.0.as_str()),
+            Some("100m")
+        );
+        assert_eq!(requests.and_then(|r| r.get("memory")), None);
         slim.trim();
         assert_eq!(slim.metadata.managed_fields, None);
         let kept: Vec<&String> = slim
@@ -214,5 +251,11 @@ mod tests {
             .map(|(k, _)| k)
             .collect();
         assert_eq!(kept, vec![crate::job::COMPLETION_INDEX]);
+        let conditions = slim.status.as_ref().and_then(|s| s.conditions.as_ref());
+        let types: Vec<&str> = conditions
+            .iter()
+            .flat_map(|cs| cs.iter().map(|c| c.type_.as_str()))
+            .collect();
+        assert_eq!(types, vec!["Ready"]);
     }
 }

@@ -107,7 +107,6 @@ mod tests {
                     type_: "Ready".into(),
                     status: status.into(),
                     last_transition_time: at.map(Time),
-                    ..PodCondition::default()
                 }]),
                 ..PodStatus::default()
             }),
