@@ -11,10 +11,10 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Endpoints, Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::Resource;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -282,6 +282,7 @@ where
     store
         .state()
         .into_iter()
-        .filter(|o| o.namespace().as_deref() == Some(namespace))
+        // Compared in place: `ResourceExt::namespace` would copy the name out of every object.
+        .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
         .collect()
 }

@@ -131,8 +131,19 @@ impl Controller for DeploymentController {
         let ns = d.metadata.namespace.clone()?;
         let rss = in_namespace(&caches.replicasets, &ns);
         let rs_refs: Vec<&ReplicaSet> = rss.iter().map(Arc::as_ref).collect();
-        // Pods only matter to Recreate (waiting for old pods to go).
-        let pods = in_namespace(&caches.pods, &ns);
+        // Pods only matter to Recreate (waiting for old pods to go): a rolling Deployment does
+        // not walk every pod of its namespace each time one of its ReplicaSets changes.
+        let recreate = d
+            .spec
+            .as_ref()
+            .and_then(|s| s.strategy.as_ref())
+            .and_then(|s| s.type_.as_deref())
+            == Some("Recreate");
+        let pods = if recreate {
+            in_namespace(&caches.pods, &ns)
+        } else {
+            Vec::new()
+        };
         let pod_refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
         Some(deployment::reconcile(&d, &rs_refs, &pod_refs, now))
     }
