@@ -5,8 +5,8 @@
 //! Why not `k8s_openapi::api::core::v1::Pod`: the controller manager caches every pod of the
 //! cluster, and that type is large whatever the pod holds (a `Pod` is 2,176 bytes and each
 //! `Container` 2,120 before any field is set). A bench pod deserialized as it took 12.4 KB of
-//! heap; as this type, trimmed of the annotations and conditions no controller reads, about
-//! 3 KB. This
+//! heap; as this type, trimmed of the annotations and conditions no controller reads, 2.4 KB
+//! (counting allocator, 1,000 pods). This
 //! is what client-go's informer transforms do for kube-controller-manager (strip what is not
 //! read), taken one step further.
 //!
