@@ -7,8 +7,8 @@
 use crate::caches::Caches;
 use crate::executor::{self, collection_path};
 use bosun_controllers::hpa::{self, Memory, PodUsage, Scale};
+use bosun_controllers::pod::Pod;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, ListParams};
 use serde_json::Value;

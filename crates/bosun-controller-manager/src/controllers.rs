@@ -4,13 +4,13 @@
 use crate::caches::{Caches, Change, get, in_namespace};
 use crate::manager::Controller;
 use bosun_controllers::garbage_collector as gc;
+use bosun_controllers::pod::Pod;
 use bosun_controllers::{
     Action, Reconcile, Target, cronjob, daemonset, deployment, endpoint_slice, endpoints, job,
     node_lifecycle, pod_gc, replicaset, statefulset,
 };
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -131,8 +131,19 @@ impl Controller for DeploymentController {
         let ns = d.metadata.namespace.clone()?;
         let rss = in_namespace(&caches.replicasets, &ns);
         let rs_refs: Vec<&ReplicaSet> = rss.iter().map(Arc::as_ref).collect();
-        // Pods only matter to Recreate (waiting for old pods to go).
-        let pods = in_namespace(&caches.pods, &ns);
+        // Pods only matter to Recreate (waiting for old pods to go): a rolling Deployment does
+        // not walk every pod of its namespace each time one of its ReplicaSets changes.
+        let recreate = d
+            .spec
+            .as_ref()
+            .and_then(|s| s.strategy.as_ref())
+            .and_then(|s| s.type_.as_deref())
+            == Some("Recreate");
+        let pods = if recreate {
+            in_namespace(&caches.pods, &ns)
+        } else {
+            Vec::new()
+        };
         let pod_refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();
         Some(deployment::reconcile(&d, &rs_refs, &pod_refs, now))
     }
@@ -445,7 +456,7 @@ impl Controller for DaemonSetController {
         let d = get(&caches.daemonsets, key)?;
         let ns = d.metadata.namespace.clone()?;
         let nodes = caches.nodes.state();
-        let node_refs: Vec<&k8s_openapi::api::core::v1::Node> =
+        let node_refs: Vec<&bosun_controllers::node::Node> =
             nodes.iter().map(Arc::as_ref).collect();
         let pods = in_namespace(&caches.pods, &ns);
         let refs: Vec<&Pod> = pods.iter().map(Arc::as_ref).collect();

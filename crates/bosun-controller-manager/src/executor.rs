@@ -243,6 +243,36 @@ pub async fn execute(
     }
 }
 
+/// Write an Event the correlator decided on: a PATCH of the count of an Event written before
+/// (created anew if it is gone), or a create.
+pub async fn write_event(
+    client: &kube::Client,
+    write: &crate::events::EventWrite,
+) -> Result<Value, ExecError> {
+    let path = collection_path(Target::EVENTS, Some(&write.namespace));
+    if write.patch {
+        let patched = send(
+            client,
+            request(
+                http::Method::PATCH,
+                &format!("{path}/{}", write.name),
+                "application/merge-patch+json",
+                &write.patch_body(),
+            )?,
+        )
+        .await;
+        match patched {
+            Err(ExecError::Refused { code: 404, .. }) => {}
+            other => return other,
+        }
+    }
+    send(
+        client,
+        request(http::Method::POST, &path, "application/json", &write.body)?,
+    )
+    .await
+}
+
 /// Every namespaced collection the namespace controller empties.
 const NAMESPACED: &[Target] = &[
     Target::DEPLOYMENTS,

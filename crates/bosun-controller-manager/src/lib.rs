@@ -4,7 +4,8 @@
 //!
 //! 1. [`manager`]: the [`Controller`] trait, work queues, expectations, and the loop.
 //! 2. [`caches`]: one watch-fed cache per kind and the [`Change`]s they emit.
-//! 3. [`executor`]: how an Action becomes a request to the API server.
+//! 3. [`executor`]: how an Action becomes a request to the API server; [`events`]: how
+//!    Events are aggregated and rate-limited before they are written.
 //! 4. [`controllers`]: each controller's adapter: which keys a change concerns, and which
 //!    observed objects its decision gets.
 //! 5. [`autoscaler`]: the HorizontalPodAutoscaler runner, periodic rather than change-driven,
@@ -13,6 +14,7 @@
 pub mod autoscaler;
 pub mod caches;
 pub mod controllers;
+pub mod events;
 pub mod executor;
 pub mod manager;
 

@@ -3,12 +3,13 @@
 //! again on pods it has just created or deleted before its cache has seen them.
 
 use crate::caches::{Caches, Change};
+use crate::events::{self, EventCorrelator, EventIn};
 use crate::executor::{self, ExecError};
 use bosun_controllers::{Action, Reconcile, Target};
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -158,6 +159,7 @@ pub async fn run(
     let mut failures: HashMap<(usize, String), u32> = HashMap::new();
     let mut expectations = Expectations::default();
     let mut known_pods: HashSet<String> = HashSet::new();
+    let correlator = Arc::new(Mutex::new(EventCorrelator::default()));
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
@@ -245,12 +247,13 @@ pub async fn run(
             let attempt = failures.get(&k).copied().unwrap_or(0);
             let client = client.clone();
             let done_tx = done_tx.clone();
+            let correlator = correlator.clone();
             let burst = config.burst;
             let name = controller.name();
             let span = tracing::debug_span!("reconcile", controller = name, key = %k.1);
             tokio::spawn(tracing::Instrument::instrument(
                 async move {
-                    let outcome = perform(&client, &decision, burst, name).await;
+                    let outcome = perform(&client, &decision, burst, name, &correlator).await;
                     let requeue = if outcome.errors > 0 {
                         Some(backoff(attempt))
                     } else if outcome.failed_creates > 0 {
@@ -371,12 +374,14 @@ fn run_kind(a: &Action) -> Option<u8> {
 }
 
 /// Perform a decision's actions: runs of pod creates or deletes, and runs of Events,
-/// concurrently (up to `burst`), everything else in order.
+/// concurrently (up to `burst`), everything else in order. Events go through the
+/// correlator first (aggregated, counted, rate-limited per object, as client-go's).
 async fn perform(
     client: &kube::Client,
     decision: &Reconcile,
     burst: usize,
     component: &str,
+    correlator: &Mutex<EventCorrelator>,
 ) -> Outcome {
     let mut out = Outcome {
         errors: 0,
@@ -387,10 +392,27 @@ async fn perform(
     let mut i = 0;
     while i < actions.len() {
         let mut j = i + 1;
-        if let Some(run) = run_kind(&actions[i]) {
-            while j < actions.len() && run_kind(&actions[j]) == Some(run) {
+        let run = run_kind(&actions[i]);
+        if run.is_some() {
+            while j < actions.len() && run_kind(&actions[j]) == run {
                 j += 1;
             }
+        }
+        if run == Some(2) {
+            let writes = correlate(correlator, &actions[i..j], component);
+            let writes = &writes;
+            let results: Vec<Result<serde_json::Value, ExecError>> =
+                futures::stream::iter(0..writes.len())
+                    .map(|n| async move { executor::write_event(client, &writes[n]).await })
+                    .buffer_unordered(burst.max(1))
+                    .collect()
+                    .await;
+            for e in results.into_iter().filter_map(Result::err) {
+                // An Event is a record, not state: a lost one is logged, not retried.
+                tracing::debug!(error = %e, "event not recorded");
+            }
+            i = j;
+            continue;
         }
         let results: Vec<(usize, Result<serde_json::Value, ExecError>)> =
             futures::stream::iter(i..j)
@@ -411,6 +433,38 @@ async fn perform(
         i = j;
     }
     out
+}
+
+/// The Event writes for a run of Event actions, one per Event at most.
+fn correlate(
+    correlator: &Mutex<EventCorrelator>,
+    actions: &[Action],
+    component: &str,
+) -> Vec<events::EventWrite> {
+    let now = Timestamp::now();
+    let mut c = correlator.lock().unwrap_or_else(|p| p.into_inner());
+    let writes = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Event {
+                involved,
+                event_type,
+                reason,
+                message,
+            } => c.correlate(
+                &EventIn {
+                    involved,
+                    event_type: *event_type,
+                    reason,
+                    message,
+                    component,
+                },
+                now,
+            ),
+            _ => None,
+        })
+        .collect();
+    events::fold(writes)
 }
 
 impl Outcome {

@@ -6,13 +6,15 @@
 
 use crate::action::{Action, EventType, Reconcile, Target};
 use crate::controller_revision::{self as history, History};
+use crate::node::Node;
+use crate::pod::Pod;
 use crate::pod_state::{
     controller_owner_reference, is_controlled_by, is_pod_available, is_pod_ready, object_reference,
     phase,
 };
 use crate::pod_template::{name_suffix, pod_from_template};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
-use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};

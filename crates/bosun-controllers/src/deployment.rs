@@ -3,11 +3,11 @@
 //! status and conditions `kubectl rollout status` reads.
 
 use crate::action::{Action, EventType, Reconcile, Target};
+use crate::pod::Pod;
 use crate::pod_state::{controller_owner_reference, controller_ref, is_active, object_reference};
 use crate::pod_template::template_hash;
 use crate::selector;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};

@@ -11,9 +11,10 @@
 
 use crate::action::{Action, Reconcile, Target};
 use crate::endpoints::{PodEndpoint, PortKey, pod_endpoints, service_selector};
+use crate::pod::Pod;
 use crate::pod_state::{controller_owner_reference, controller_ref};
 use crate::pod_template::name_suffix;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};

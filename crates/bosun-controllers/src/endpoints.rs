@@ -7,9 +7,10 @@
 //! the Endpoints of a deleted Service are deleted.
 
 use crate::action::{Action, Reconcile, Target};
+use crate::pod::Pod;
 use crate::pod_state::{is_pod_ready, is_terminating, phase};
 use crate::selector;
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service, ServicePort};
+use k8s_openapi::api::core::v1::{Endpoints, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Value, json};

@@ -10,12 +10,12 @@
 //! controller keeps in memory: [`Memory`] goes in and comes out updated with the actions.
 
 use crate::action::{Action, EventType, Reconcile, Target};
+use crate::pod::Pod;
 use crate::pod_state::object_reference;
 use k8s_openapi::api::autoscaling::v2::{
     HPAScalingPolicy, HPAScalingRules, HorizontalPodAutoscaler, HorizontalPodAutoscalerCondition,
     MetricSpec,
 };
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

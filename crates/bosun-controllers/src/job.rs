@@ -4,12 +4,12 @@
 //! finished Jobs after `ttlSecondsAfterFinished`.
 
 use crate::action::{Action, EventType, Reconcile, Target};
+use crate::pod::Pod;
 use crate::pod_state::{
     controller_owner_reference, is_controlled_by, is_pod_ready, object_reference, phase,
 };
 use crate::pod_template::{name_suffix, pod_from_template};
 use k8s_openapi::api::batch::v1::{Job, JobCondition};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::json;

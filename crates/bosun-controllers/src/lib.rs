@@ -9,7 +9,9 @@
 //!    record an Event — and [`Reconcile`], a decision plus when to look again.
 //! 2. [`pod_state`]: the facts about pods every workload controller needs (ready, available,
 //!    active, owned by whom).
-//! 3. One module per controller, each with a `reconcile` entry point.
+//! 3. [`pod`] and [`node`]: pods and Nodes as the controllers read them (the fields they use,
+//!    with `k8s_openapi`'s names), which is what the controller manager caches.
+//! 4. One module per controller, each with a `reconcile` entry point.
 
 pub mod action;
 pub mod controller_revision;
@@ -23,7 +25,9 @@ pub mod garbage_collector;
 pub mod hpa;
 pub mod invalid_spec;
 pub mod job;
+pub mod node;
 pub mod node_lifecycle;
+pub mod pod;
 pub mod pod_gc;
 pub mod pod_state;
 pub mod pod_template;

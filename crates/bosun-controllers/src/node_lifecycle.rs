@@ -4,8 +4,10 @@
 //! tolerationSeconds); the taints go when the node is Ready again.
 
 use crate::action::{Action, EventType, Reconcile, Target};
+use crate::node::Node;
+use crate::pod::Pod;
 use crate::pod_state::object_reference;
-use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::json;

@@ -5,8 +5,8 @@
 //! scheduled.
 
 use crate::action::{Action, EventType, Reconcile};
+use crate::pod::Pod;
 use crate::pod_state::{is_terminating, object_reference, phase};
-use k8s_openapi::api::core::v1::Pod;
 use std::collections::BTreeSet;
 use std::time::Duration;
 

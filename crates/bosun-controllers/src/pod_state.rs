@@ -1,7 +1,8 @@
 //! Facts about pods and ownership that every workload controller needs, as Kubernetes'
 //! `podutil` and `metav1` helpers define them.
 
-use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use crate::pod::Pod;
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
@@ -96,7 +97,7 @@ pub fn object_reference(api_version: &str, kind: &str, meta: &ObjectMeta) -> Obj
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+    use crate::pod::{PodCondition, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn pod_ready_at(status: &str, at: Option<Timestamp>) -> Pod {
@@ -106,7 +107,6 @@ mod tests {
                     type_: "Ready".into(),
                     status: status.into(),
                     last_transition_time: at.map(Time),
-                    ..PodCondition::default()
                 }]),
                 ..PodStatus::default()
             }),

@@ -3,6 +3,7 @@
 //! status.
 
 use crate::action::{Action, EventType, Reconcile, Target};
+use crate::pod::Pod;
 use crate::pod_state::{
     controller_owner_reference, controller_ref, is_active, is_pod_available, is_pod_ready,
     object_reference, ready_since,
@@ -10,7 +11,6 @@ use crate::pod_state::{
 use crate::pod_template::{name_suffix, pod_from_template};
 use crate::selector;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use std::cmp::Ordering;
@@ -180,10 +180,10 @@ pub fn reconcile(rs: &ReplicaSet, pods: &[&Pod], now: Timestamp) -> Reconcile {
     let fully_labeled = active
         .iter()
         .filter(|p| {
-            let labels = p.metadata.labels.clone().unwrap_or_default();
+            let labels = p.metadata.labels.as_ref();
             template_labels
                 .iter()
-                .all(|(k, v)| labels.get(k) == Some(v))
+                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
         })
         .count();
     let ready = active.iter().filter(|p| is_pod_ready(p)).count();

@@ -10,6 +10,7 @@
 use crate::action::{Action, EventType, Reconcile, Target};
 use crate::controller_revision::{self as history, HASH_LABEL, History};
 use crate::invalid_spec;
+use crate::pod::Pod;
 use crate::pod_state::{
     controller_owner_reference, controller_ref, is_pod_available, is_pod_ready, is_terminating,
     object_reference, phase, ready_since,
@@ -17,7 +18,7 @@ use crate::pod_state::{
 use crate::pod_template::pod_from_template;
 use crate::selector;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};

@@ -63,6 +63,18 @@ fn live_running(s: &super::cluster::WatchState) -> usize {
         .count()
 }
 
+/// A process's resident memory split into anonymous and file-backed pages, MiB
+/// (`RssAnon`, `RssFile` of /proc/PID/status).
+fn rss_parts_mb(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    };
+    Some((field("RssAnon:")?, field("RssFile:")?))
+}
+
 pub async fn run(args: ControllersBenchArgs) -> Result<()> {
     if args.victims == 0 || args.victims >= args.nodes {
         bail!("--victims must be at least 1 and fewer than --nodes");
@@ -186,12 +198,11 @@ pub async fn run(args: ControllersBenchArgs) -> Result<()> {
         "  stage rates (first to last event of each stage, on a watch): created {created_per_s:.0}/s, bound {bound_per_s:.0}/s, Running {running_per_s:.0}/s"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss = cluster
-        .pid("controller-manager")
-        .and_then(rss_mb)
-        .unwrap_or_default();
+    let cm_pid = cluster.pid("controller-manager");
+    let rss = cm_pid.and_then(rss_mb).unwrap_or_default();
+    let (anon, file) = cm_pid.and_then(rss_parts_mb).unwrap_or_default();
     println!(
-        "controller-manager RSS holding {want} pods on {} nodes: {rss:.1} MiB",
+        "controller-manager RSS holding {want} pods on {} nodes: {rss:.1} MiB ({anon:.1} MiB anonymous, {file:.1} MiB file-backed: the bosun binary's pages, shared with the other components)",
         args.nodes
     );
 
@@ -265,6 +276,7 @@ pub async fn run(args: ControllersBenchArgs) -> Result<()> {
             "heal_s": r1(heal_s),
             "heal_bound_s": bound_s,
             "rss_mb": r1(rss),
+            "rss_anon_mb": r1(anon),
             "nodes": args.nodes,
             "replicas": want,
         })
