@@ -2,6 +2,7 @@
 //! keeps one [`pod_worker`](crate::pod_worker) per pod. With the simulated runtime one agent can
 //! stand for many nodes.
 
+use crate::event_recorder::EventRecorder;
 use crate::ip_pool::IpPool;
 use crate::node_status::{self, NodeFacts};
 use crate::pod_worker::{self, PodInput, PodWorker, WorkerContext};
@@ -19,6 +20,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// Status updates in flight at once, across the agent's pods.
+const API_WRITES: usize = 16;
+/// Pod workers syncing at once (each sync holds its requests' buffers).
+const SYNCS: usize = 64;
 
 /// Errors that stop the agent.
 #[derive(Debug, thiserror::Error)]
@@ -299,10 +305,10 @@ async fn run(
     } else {
         watcher::Config::default()
     };
-    // managedFields are the API server's bookkeeping: the agent never reads them, so it does
-    // not keep them (client-go's informers drop them the same way).
+    // Only what the agent reads is kept (managedFields, the scheduler's fields, the status
+    // it reports itself...), as client-go's informers drop managedFields.
     let mut events = watcher(pods, watch_config)
-        .modify(|pod| pod.metadata.managed_fields = None)
+        .modify(crate::lifecycle::trim)
         .boxed();
     let mut table = PodTable {
         workers: HashMap::new(),
@@ -322,13 +328,19 @@ async fn run(
         }
     }
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
-    let slots = (
-        Arc::new(tokio::sync::Semaphore::new(16)),
-        Arc::new(tokio::sync::Semaphore::new(64)),
-    );
     let mut initial: Option<HashSet<String>> = None;
     let mut synced_once = false;
     let worker_stop = stop.child_token();
+    // What every pod worker shares; each gets a copy naming its node.
+    let base = WorkerContext {
+        client: client.clone(),
+        runtime: runtime.clone(),
+        node_name: String::new(),
+        host_ip: String::new(),
+        api_slots: Arc::new(tokio::sync::Semaphore::new(API_WRITES)),
+        sync_slots: Arc::new(tokio::sync::Semaphore::new(SYNCS)),
+        events: EventRecorder::start(client.clone(), worker_stop.clone()),
+    };
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -373,7 +385,7 @@ async fn run(
                         {
                             seen.insert(uid.clone());
                         }
-                        on_pod(&mut table, pod, &node_names, &host_ips, &client, &runtime, &done_tx, &worker_stop, &slots);
+                        on_pod(&mut table, pod, &node_names, &host_ips, &base, &done_tx, &worker_stop);
                     }
                     Ok(watcher::Event::InitDone) => {
                         let seen = initial.take().unwrap_or_default();
@@ -396,7 +408,7 @@ async fn run(
                         }
                     }
                     Ok(watcher::Event::Apply(pod)) => {
-                        on_pod(&mut table, pod, &node_names, &host_ips, &client, &runtime, &done_tx, &worker_stop, &slots);
+                        on_pod(&mut table, pod, &node_names, &host_ips, &base, &done_tx, &worker_stop);
                     }
                     Ok(watcher::Event::Delete(pod)) => {
                         if let Some(w) = pod.metadata.uid.as_ref().and_then(|u| table.workers.get(u)) {
@@ -424,11 +436,9 @@ fn on_pod(
     pod: Pod,
     nodes: &HashSet<String>,
     host_ips: &HashMap<String, String>,
-    client: &kube::Client,
-    runtime: &Arc<dyn ContainerRuntime>,
+    base: &WorkerContext,
     done: &mpsc::UnboundedSender<String>,
     stop: &CancellationToken,
-    slots: &(Arc<tokio::sync::Semaphore>, Arc<tokio::sync::Semaphore>),
 ) {
     let Some(uid) = pod.metadata.uid.clone() else {
         return;
@@ -473,12 +483,9 @@ fn on_pod(
         },
     };
     let ctx = WorkerContext {
-        client: client.clone(),
-        runtime: runtime.clone(),
         node_name: node.clone(),
         host_ip: host_ips.get(&node).cloned().unwrap_or_default(),
-        api_slots: slots.0.clone(),
-        sync_slots: slots.1.clone(),
+        ..base.clone()
     };
     let adopted = table.containers.get(&uid).cloned().unwrap_or_default();
     let pod_name = (

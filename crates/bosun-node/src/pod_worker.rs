@@ -3,7 +3,8 @@
 //! within the grace period and completes the deletion.
 
 use crate::env::{self, Sources};
-use crate::lifecycle::{self, ContainerMemory, Step};
+use crate::event_recorder::EventRecorder;
+use crate::lifecycle::{self, Memories, Step};
 use crate::probe::{self, ProbeKind, ProbeResult, ProbeTarget};
 use crate::runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, RuntimeError, SandboxConfig,
@@ -14,7 +15,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -31,7 +32,8 @@ pub enum PodInput {
     Gone,
     /// The runtime's containers of this pod.
     Containers(Vec<ContainerInfo>),
-    Probe(ProbeResult),
+    /// Boxed: every pod's channel holds room for its largest input.
+    Probe(Box<ProbeResult>),
 }
 
 /// What every worker of one agent shares.
@@ -46,6 +48,8 @@ pub struct WorkerContext {
     pub api_slots: Arc<tokio::sync::Semaphore>,
     /// Bounds how many workers sync at once.
     pub sync_slots: Arc<tokio::sync::Semaphore>,
+    /// Where Events go (one writer per agent, apart from status updates).
+    pub events: EventRecorder,
 }
 
 impl std::fmt::Debug for WorkerContext {
@@ -59,7 +63,56 @@ impl std::fmt::Debug for WorkerContext {
 /// The worker's handle kept by the agent.
 #[derive(Debug)]
 pub struct PodWorker {
-    pub input: mpsc::UnboundedSender<PodInput>,
+    pub input: Arc<Inbox>,
+}
+
+/// What a worker has been told and not yet read: a list under a lock and a wake-up. Lighter
+/// than a channel (whose first block holds 32 inputs) for an agent of 30,000 mostly idle pods.
+#[derive(Debug, Default)]
+pub struct Inbox {
+    queue: std::sync::Mutex<Vec<PodInput>>,
+    wake: tokio::sync::Notify,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Inbox {
+    /// Hand the worker an input; it comes back when the worker has ended.
+    pub fn send(&self, input: PodInput) -> Result<(), PodInput> {
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(input);
+        }
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(input);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Everything sent so far, waiting for at least one input.
+    async fn recv_all(&self) -> Vec<PodInput> {
+        loop {
+            let inputs = std::mem::take(
+                &mut *self
+                    .queue
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            if !inputs.is_empty() {
+                return inputs;
+            }
+            self.wake.notified().await;
+        }
+    }
+
+    fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
 }
 
 /// Start a worker for a pod; `ip` is the address the agent gave it. The worker ends when the
@@ -72,8 +125,7 @@ pub fn spawn(
     done: mpsc::UnboundedSender<String>,
     stop: CancellationToken,
 ) -> PodWorker {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let probe_tx = tx.clone();
+    let inbox = Arc::new(Inbox::default());
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let name = format!(
         "{}/{}",
@@ -83,12 +135,13 @@ pub fn spawn(
     let mut worker = Worker {
         ctx,
         pod,
+        packed: None,
         ip,
-        memory: BTreeMap::new(),
+        memory: Memories::default(),
         reported: None,
         sandbox_ready: false,
         probes: HashMap::new(),
-        probe_tx,
+        inbox: inbox.clone(),
         start_time: Timestamp::now(),
         retry_at: None,
     };
@@ -96,24 +149,34 @@ pub fn spawn(
     let span = tracing::info_span!("pod_worker", pod = %name);
     tokio::spawn(tracing::Instrument::instrument(
         async move {
-            worker.run(rx, stop).await;
+            worker.run(stop).await;
+            worker.inbox.close();
             let _ = done.send(uid);
         },
         span,
     ));
-    PodWorker { input: tx }
+    PodWorker { input: inbox }
 }
+
+/// What a packed worker's `pod` points to: one shared empty pod.
+static EMPTY_POD: std::sync::LazyLock<Arc<Pod>> =
+    std::sync::LazyLock::new(|| Arc::new(Pod::default()));
 
 struct Worker {
     ctx: WorkerContext,
+    /// The pod; an empty placeholder while it is `packed`.
     pod: Arc<Pod>,
+    packed: Option<Box<[u8]>>,
     ip: Ipv4Addr,
-    memory: BTreeMap<String, ContainerMemory>,
-    reported: Option<PodStatus>,
+    memory: Memories,
+    /// A digest of the status last reported (the status itself is in the pod once the
+    /// update is seen; tens of thousands of simulated pods should not keep a second copy).
+    reported: Option<u64>,
     sandbox_ready: bool,
     /// Probe tasks of the current attempts: (container, kind) → (attempt, stop).
     probes: HashMap<(String, &'static str), (u32, CancellationToken)>,
-    probe_tx: mpsc::UnboundedSender<PodInput>,
+    /// Where this worker's inputs arrive (probe results are sent here too).
+    inbox: Arc<Inbox>,
     start_time: Timestamp,
     retry_at: Option<Timestamp>,
 }
@@ -151,7 +214,8 @@ impl Worker {
             .map(|c| (c.clone(), true))
     }
 
-    async fn run(&mut self, mut rx: mpsc::UnboundedReceiver<PodInput>, stop: CancellationToken) {
+    async fn run(&mut self, stop: CancellationToken) {
+        let inbox = self.inbox.clone();
         let mut gone = false;
         loop {
             let deleting = gone || self.pod.metadata.deletion_timestamp.is_some();
@@ -171,24 +235,57 @@ impl Worker {
             let sleep = wake_at
                 .and_then(|at| Duration::try_from(at.duration_since(Timestamp::now())).ok())
                 .unwrap_or(Duration::from_secs(3600));
+            self.pack();
             tokio::select! {
                 _ = stop.cancelled() => {
                     // The agent stops: containers keep running and are adopted next time.
                     self.stop_probes();
                     return;
                 }
-                input = rx.recv() => match input {
-                    None => return,
-                    Some(input) => {
-                        self.apply(input, &mut gone);
-                        // Take everything already queued before syncing again.
-                        while let Ok(more) = rx.try_recv() {
-                            self.apply(more, &mut gone);
-                        }
+                // Everything already queued is taken before syncing again.
+                inputs = inbox.recv_all() => {
+                    // A newer pod replaces the packed one without unpacking it.
+                    let newest = inputs.iter().rev().find_map(|i| match i {
+                        PodInput::Pod(p) => Some(p.clone()),
+                        _ => None,
+                    });
+                    if let Some(pod) = newest {
+                        self.packed = None;
+                        self.pod = pod;
                     }
-                },
-                _ = tokio::time::sleep(sleep) => {}
+                    self.unpack();
+                    for input in inputs {
+                        self.apply(input, &mut gone);
+                    }
+                }
+                _ = tokio::time::sleep(sleep) => self.unpack(),
             }
+        }
+    }
+
+    /// While the worker waits, its pod is kept as JSON, a fraction of the object's size
+    /// (k8s-openapi's Pod and Container structs are kilobytes each, mostly empty options).
+    fn pack(&mut self) {
+        if self.packed.is_some() {
+            return;
+        }
+        match serde_json::to_vec(&*self.pod) {
+            Ok(json) => {
+                self.packed = Some(json.into_boxed_slice());
+                self.pod = EMPTY_POD.clone();
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot pack the pod; kept as is"),
+        }
+    }
+
+    fn unpack(&mut self) {
+        let Some(json) = self.packed.take() else {
+            return;
+        };
+        match serde_json::from_slice(&json) {
+            Ok(pod) => self.pod = Arc::new(pod),
+            // Cannot happen (it was serialized from a Pod); the next watch event brings it.
+            Err(e) => tracing::error!(error = %e, "cannot unpack the pod"),
         }
     }
 
@@ -235,7 +332,7 @@ impl Worker {
             runs.sort_by_key(|r| r.attempt);
             let Some(newest) = runs.pop() else { continue };
             let before = runs.pop();
-            let m = self.memory.entry(name.clone()).or_default();
+            let m = self.memory.entry(&name);
             let was = m.current.clone();
             if was.as_ref().is_some_and(|w| w.attempt > newest.attempt) {
                 continue;
@@ -522,7 +619,7 @@ impl Worker {
             }
         };
         let now = Timestamp::now();
-        let m = self.memory.entry(name.to_string()).or_default();
+        let m = self.memory.entry(name);
         match result {
             Ok(id) => {
                 m.start_error = None;
@@ -552,7 +649,7 @@ impl Worker {
     /// Start probe tasks for running containers that have none for their current attempt;
     /// containers without a probe of a kind count as passing it.
     fn ensure_probes(&mut self) {
-        let names: Vec<String> = self.memory.keys().cloned().collect();
+        let names: Vec<String> = self.memory.names().cloned().collect();
         for name in names {
             let Some((container, init)) = self.container_spec(&name) else {
                 continue;
@@ -614,7 +711,7 @@ impl Worker {
                     pod_ip: self.ip.to_string(),
                 };
                 let (tx, mut rx) = mpsc::unbounded_channel();
-                let forward = self.probe_tx.clone();
+                let forward = self.inbox.clone();
                 tokio::spawn(probe::run(
                     kind,
                     probe,
@@ -626,7 +723,7 @@ impl Worker {
                 ));
                 tokio::spawn(async move {
                     while let Some(r) = rx.recv().await {
-                        if forward.send(PodInput::Probe(r)).is_err() {
+                        if forward.send(PodInput::Probe(Box::new(r))).is_err() {
                             break;
                         }
                     }
@@ -653,7 +750,8 @@ impl Worker {
             self.start_time,
             now,
         );
-        if self.reported.as_ref() == Some(&status) && self.retry_at.is_none() {
+        let digest = status_digest(&status);
+        if self.reported == Some(digest) && self.retry_at.is_none() {
             return None;
         }
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.namespace());
@@ -663,9 +761,11 @@ impl Worker {
             .patch_status(&self.name(), &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
-            Ok(pod) => {
+            Ok(mut pod) => {
+                // As the watch does.
+                lifecycle::trim(&mut pod);
                 self.pod = Arc::new(pod);
-                self.reported = Some(status);
+                self.reported = Some(digest);
                 self.retry_at = None;
                 None
             }
@@ -768,11 +868,14 @@ impl Worker {
             reporting_instance: Some(self.ctx.node_name.clone()),
             ..Event::default()
         };
-        let api: Api<Event> = Api::namespaced(self.ctx.client.clone(), &ns);
-        let slots = self.ctx.api_slots.clone();
-        tokio::spawn(async move {
-            let _slot = slots.acquire().await;
-            let _ = api.create(&PostParams::default(), &event).await;
-        });
+        self.ctx.events.record(event);
     }
+}
+
+/// A digest of a status, to tell whether it changed since it was last reported.
+fn status_digest(status: &PodStatus) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_vec(status).unwrap_or_default().hash(&mut h);
+    h.finish()
 }

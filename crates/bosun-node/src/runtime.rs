@@ -257,6 +257,7 @@ pub trait ContainerRuntime: Send + Sync + std::fmt::Debug + 'static {
         ids: &[String],
     ) -> Result<std::collections::HashMap<String, ContainerUsage>>;
     /// Resolves when any container may have changed state (an exit); runtimes without
-    /// notifications resolve after a poll interval.
+    /// notifications resolve after a poll interval. A stop asked through `stop_container` need
+    /// not be reported: its caller knows.
     async fn changed(&self);
 }

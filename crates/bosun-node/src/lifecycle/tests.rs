@@ -1,5 +1,6 @@
 use super::*;
 use k8s_openapi::api::core::v1::PodSpec;
+use std::collections::BTreeMap;
 
 fn t(s: i64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + s).expect("time")
@@ -61,7 +62,7 @@ fn exited(name: &str, attempt: u32, code: i32) -> ContainerMemory {
     }
 }
 
-fn mem(entries: Vec<(&str, ContainerMemory)>) -> BTreeMap<String, ContainerMemory> {
+fn mem(entries: Vec<(&str, ContainerMemory)>) -> Memories {
     entries
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -80,7 +81,7 @@ fn start(name: &str, attempt: u32, init: bool) -> Step {
 fn a_new_pod_starts_its_first_init_container_only() {
     let p = pod("Always", &["i1", "i2"], &["web"]);
     assert_eq!(
-        plan(&p, &BTreeMap::new(), t(0)).steps,
+        plan(&p, &Memories::default(), t(0)).steps,
         vec![start("i1", 0, true)]
     );
     let m = mem(vec![("i1", exited("i1", 0, 0))]);
@@ -225,7 +226,7 @@ fn a_failed_pull_is_err_image_pull_then_image_pull_back_off() {
     let failure = ("ErrImagePull".to_string(), "no registry".to_string());
     c.start_error = Some(failure.clone());
     note_failure(&mut c, t(0), Duration::ZERO);
-    let waiting = |m: &BTreeMap<String, ContainerMemory>, at: Timestamp| {
+    let waiting = |m: &Memories, at: Timestamp| {
         let s = status(&p, m, "docker", None, "h", t(0), at);
         let cs = s.container_statuses.expect("cs")[0].clone();
         (
@@ -249,7 +250,7 @@ fn a_failed_pull_is_err_image_pull_then_image_pull_back_off() {
 #[test]
 fn phase_and_conditions_follow_the_containers() {
     let p = pod("Always", &[], &["a", "b"]);
-    let s = status(&p, &BTreeMap::new(), "process", None, "h", t(0), t(0));
+    let s = status(&p, &Memories::default(), "process", None, "h", t(0), t(0));
     assert_eq!(s.phase.as_deref(), Some("Pending"));
     let cond = |s: &PodStatus, ty: &str| {
         s.conditions
@@ -337,4 +338,95 @@ fn qos_classes_follow_requests_and_limits() {
         });
     }
     assert_eq!(qos_class(&p), "Burstable");
+}
+
+/// A pod as the API server returns it: scheduling fields, owner, labels, a reported status.
+fn full_pod(downward_labels: bool) -> Pod {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {
+            "name": "p", "namespace": "default", "uid": "u",
+            "labels": {"app": "web"}, "annotations": {"note": "x"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "r"}],
+            "managedFields": [{"manager": "kubectl", "operation": "Update"}]
+        },
+        "spec": {
+            "nodeName": "n", "restartPolicy": "Always", "schedulerName": "default-scheduler",
+            "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],
+            "containers": [{
+                "name": "c", "image": "img", "command": ["sleep", "3600"],
+                "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}},
+                "env": if downward_labels {
+                    serde_json::json!([{"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}}])
+                } else {
+                    serde_json::json!([{"name": "A", "value": "1"}])
+                }
+            }]
+        },
+        "status": {
+            "phase": "Running", "podIP": "10.0.0.5", "hostIP": "10.0.0.1", "qosClass": "Guaranteed",
+            "startTime": "2026-01-01T00:00:00Z",
+            "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:05Z"}
+            ],
+            "containerStatuses": [{"name": "c", "image": "img", "imageID": "", "ready": true, "restartCount": 0}]
+        }
+    }))
+    .expect("pod")
+}
+
+#[test]
+fn a_trimmed_pod_gives_the_same_decisions_and_status() {
+    let full = full_pod(false);
+    let mut trimmed = full.clone();
+    trim(&mut trimmed);
+    assert!(trimmed.metadata.managed_fields.is_none());
+    assert!(trimmed.metadata.labels.is_none());
+    assert!(trimmed.spec.as_ref().expect("spec").tolerations.is_none());
+    assert!(
+        trimmed
+            .status
+            .as_ref()
+            .expect("status")
+            .container_statuses
+            .is_none()
+    );
+    for memory in [
+        Memories::default(),
+        mem(vec![("c", running("c", 0))]),
+        mem(vec![("c", exited("c", 0, 1))]),
+    ] {
+        assert_eq!(plan(&full, &memory, t(10)), plan(&trimmed, &memory, t(10)));
+        assert_eq!(
+            status(
+                &full,
+                &memory,
+                "simulated",
+                Some("10.0.0.5"),
+                "h",
+                t(0),
+                t(10)
+            ),
+            status(
+                &trimmed,
+                &memory,
+                "simulated",
+                Some("10.0.0.5"),
+                "h",
+                t(0),
+                t(10)
+            ),
+        );
+    }
+}
+
+#[test]
+fn trimming_keeps_labels_the_downward_api_reads() {
+    let mut pod = full_pod(true);
+    trim(&mut pod);
+    assert_eq!(
+        pod.metadata.labels.and_then(|l| l.get("app").cloned()),
+        Some("web".to_string())
+    );
+    assert!(pod.metadata.annotations.is_none());
 }

@@ -9,7 +9,8 @@ use super::{
 };
 use async_trait::async_trait;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -21,10 +22,32 @@ struct Record {
     completes_at: Option<Timestamp>,
 }
 
+/// Containers by pod uid (a container id is `<pod uid>/<name>-<attempt>`), and when the
+/// run-to-completion ones finish: every operation costs the same with 30,000 pods as with one.
+#[derive(Debug, Default)]
+struct State {
+    pods: HashMap<String, Vec<Record>>,
+    /// (completion time, container id), soonest first.
+    completions: BinaryHeap<Reverse<(Timestamp, String)>>,
+}
+
+impl State {
+    fn record_mut(&mut self, id: &str) -> Option<&mut Record> {
+        let (uid, _) = id.split_once('/')?;
+        self.pods.get_mut(uid)?.iter_mut().find(|r| r.info.id == id)
+    }
+
+    fn record(&self, id: &str) -> Option<&Record> {
+        let (uid, _) = id.split_once('/')?;
+        self.pods.get(uid)?.iter().find(|r| r.info.id == id)
+    }
+}
+
 #[derive(Debug)]
 pub struct SimulatedRuntime {
     complete_after: Duration,
-    containers: Mutex<HashMap<String, Record>>,
+    state: Mutex<State>,
+    /// A permit is kept when nobody waits, so a change between two `changed` calls is not lost.
     changed: Notify,
 }
 
@@ -33,27 +56,34 @@ impl SimulatedRuntime {
     pub fn new(complete_after: Duration) -> Self {
         Self {
             complete_after,
-            containers: Mutex::new(HashMap::new()),
+            state: Mutex::new(State::default()),
             changed: Notify::new(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
-        self.containers
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Move containers whose time has come to Exited.
     fn advance(&self, now: Timestamp) {
-        for rec in self.lock().values_mut() {
-            if let (Some(at), ContainerState::Running { started_at }) =
-                (rec.completes_at, &rec.info.state)
-                && at <= now
+        let mut state = self.lock();
+        while let Some(Reverse((at, _))) = state.completions.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, id))) = state.completions.pop() else {
+                break;
+            };
+            if let Some(rec) = state.record_mut(&id)
+                && rec.completes_at == Some(at)
+                && let ContainerState::Running { started_at } = rec.info.state
             {
                 rec.info.state = ContainerState::Exited {
                     exit_code: 0,
-                    started_at: *started_at,
+                    started_at,
                     finished_at: at,
                     reason: "Completed".into(),
                 };
@@ -87,25 +117,37 @@ impl ContainerRuntime for SimulatedRuntime {
         let completes_at = (!c.restart_always).then(|| {
             now + SignedDuration::try_from(self.complete_after).unwrap_or(SignedDuration::ZERO)
         });
-        self.lock().insert(
-            id.clone(),
-            Record {
-                info: ContainerInfo {
-                    id: id.clone(),
-                    pod_uid: c.pod_uid.clone(),
-                    name: c.name.clone(),
-                    attempt: c.attempt,
-                    state: ContainerState::Running { started_at: now },
-                },
-                completes_at,
+        let record = Record {
+            info: ContainerInfo {
+                id: id.clone(),
+                pod_uid: c.pod_uid.clone(),
+                name: c.name.clone(),
+                attempt: c.attempt,
+                state: ContainerState::Running { started_at: now },
             },
-        );
+            completes_at,
+        };
+        let mut state = self.lock();
+        if let Some(at) = completes_at {
+            state.completions.push(Reverse((at, id.clone())));
+        }
+        let runs = state
+            .pods
+            .entry(c.pod_uid.clone())
+            .or_insert_with(|| Vec::with_capacity(1));
+        runs.retain(|r| r.info.id != id);
+        runs.push(record);
+        drop(state);
+        // A completion sooner than the one `changed` waits for.
+        if completes_at.is_some() {
+            self.changed.notify_one();
+        }
         Ok(id)
     }
 
     async fn stop_container(&self, id: &str, _grace: Duration) -> Result<()> {
         let now = Timestamp::now();
-        if let Some(rec) = self.lock().get_mut(id)
+        if let Some(rec) = self.lock().record_mut(id)
             && let ContainerState::Running { started_at } = rec.info.state
         {
             rec.info.state = ContainerState::Exited {
@@ -116,22 +158,29 @@ impl ContainerRuntime for SimulatedRuntime {
             };
             rec.completes_at = None;
         }
-        self.changed.notify_waiters();
+        // No notification: the caller stopped it and knows (with 30,000 pods being deleted,
+        // each notification would make the agent list every container again).
         Ok(())
     }
 
     async fn remove_sandbox(&self, pod_uid: &str) -> Result<()> {
-        self.lock().retain(|_, r| r.info.pod_uid != pod_uid);
+        self.lock().pods.remove(pod_uid);
         Ok(())
     }
 
     async fn list(&self) -> Result<Vec<ContainerInfo>> {
         self.advance(Timestamp::now());
-        Ok(self.lock().values().map(|r| r.info.clone()).collect())
+        Ok(self
+            .lock()
+            .pods
+            .values()
+            .flatten()
+            .map(|r| r.info.clone())
+            .collect())
     }
 
     async fn exec_stream(&self, id: &str, _request: ExecRequest) -> Result<ExecSession> {
-        match self.lock().get(id).map(|r| &r.info.state) {
+        match self.lock().record(id).map(|r| &r.info.state) {
             Some(ContainerState::Running { .. }) => {
                 let (tx, rx) = tokio::sync::mpsc::channel(1);
                 let _ = tx.try_send(ExecEvent::Exit(0));
@@ -147,7 +196,7 @@ impl ContainerRuntime for SimulatedRuntime {
     }
 
     async fn logs(&self, id: &str, _options: LogOptions) -> Result<LogStream> {
-        if !self.lock().contains_key(id) {
+        if self.lock().record(id).is_none() {
             return Err(RuntimeError::NotFound(id.to_string()));
         }
         Ok(Box::pin(futures::stream::empty()))
@@ -164,7 +213,7 @@ impl ContainerRuntime for SimulatedRuntime {
         let containers = self.lock();
         Ok(ids
             .iter()
-            .filter_map(|id| match containers.get(id).map(|r| &r.info.state) {
+            .filter_map(|id| match containers.record(id).map(|r| &r.info.state) {
                 Some(ContainerState::Running { started_at }) => {
                     let ran = now.duration_since(*started_at).as_nanos().max(0);
                     let cpu = u64::try_from(ran / 1000).unwrap_or(u64::MAX);
@@ -183,15 +232,19 @@ impl ContainerRuntime for SimulatedRuntime {
     }
 
     async fn changed(&self) {
-        let next = self.lock().values().filter_map(|r| r.completes_at).min();
-        let wait = next.map_or(Duration::from_secs(1), |at| {
-            Duration::try_from(at.duration_since(Timestamp::now()))
-                .unwrap_or(Duration::ZERO)
-                .min(Duration::from_secs(1))
-        });
-        tokio::select! {
-            _ = self.changed.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
+        // Completions are timed; anything else (a stop) notifies.
+        let next = self.lock().completions.peek().map(|Reverse((at, _))| *at);
+        let notified = self.changed.notified();
+        match next {
+            None => notified.await,
+            Some(at) => {
+                let wait = Duration::try_from(at.duration_since(Timestamp::now()))
+                    .unwrap_or(Duration::ZERO);
+                tokio::select! {
+                    _ = notified => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
         }
     }
 }

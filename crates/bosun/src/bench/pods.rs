@@ -1,8 +1,9 @@
 //! `bosun bench pods`: pod startup on the process runtime (a pod created bound to a node →
 //! Running visible through a watch), the node agent's memory idle and running 100 pods, and
-//! the memory of one simulating agent holding many nodes and pods.
+//! one simulating agent holding many nodes and pods: its memory, the rate at which it turns
+//! bound pods Running, and how fast a few more pods start on it once it is loaded.
 
-use super::stats::{percentile_ms, r1, rss_mb};
+use super::stats::{percentile_ms, r1, rss_mb, stage_rate};
 use super::{Children, free_port};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -49,14 +50,22 @@ fn pod(name: &str, node: &str) -> Pod {
     serde_json::from_value(value).unwrap_or_default()
 }
 
-/// Create pods bound to nodes (`name` → node), `concurrency` at a time, and return for each
-/// the time from its create returning to its Running phase arriving on a watch.
+/// What [`startup`] saw.
+struct Startup {
+    /// Per pod: its create returning → its Running phase arriving on a watch.
+    latencies: Vec<Duration>,
+    /// When each pod was first seen Running.
+    running_at: Vec<Instant>,
+}
+
+/// Create pods bound to nodes (`name` → node), `concurrency` at a time, and time each from
+/// its create returning to its Running phase arriving on a watch.
 async fn startup(
     client: &kube::Client,
     pods: Vec<(String, String)>,
     concurrency: usize,
     timeout: Duration,
-) -> Result<Vec<Duration>> {
+) -> Result<Startup> {
     let api: Api<Pod> = Api::namespaced(client.clone(), "default");
     let created: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let running: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -116,10 +125,16 @@ async fn startup(
     watch.abort();
     let created = created.lock().map(|c| c.clone()).unwrap_or_default();
     let running = running.lock().map(|r| r.clone()).unwrap_or_default();
-    Ok(names
-        .iter()
-        .filter_map(|n| Some(running.get(n)?.saturating_duration_since(*created.get(n)?)))
-        .collect())
+    Ok(Startup {
+        latencies: names
+            .iter()
+            .filter_map(|n| Some(running.get(n)?.saturating_duration_since(*created.get(n)?)))
+            .collect(),
+        running_at: names
+            .iter()
+            .filter_map(|n| running.get(n).copied())
+            .collect(),
+    })
 }
 
 fn pid_of(data: &Path, component: &str) -> Option<u32> {
@@ -183,6 +198,10 @@ pub async fn run(args: PodsBenchArgs) -> Result<()> {
                 &port.to_string(),
                 "--nodes",
                 &args.nodes.to_string(),
+                // Kubernetes' grace (40 s) over the simulated nodes' 10 s Leases: with `up`'s
+                // development 8 s, they turned NotReady and their pods were evicted mid-run.
+                "--node-grace-s",
+                "40",
             ])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("up.log"))?)
@@ -212,7 +231,9 @@ pub async fn run(args: PodsBenchArgs) -> Result<()> {
             )
         })
         .collect();
-    let mut lat = startup(&client, spread, 32, Duration::from_secs(120)).await?;
+    let mut lat = startup(&client, spread, 32, Duration::from_secs(120))
+        .await?
+        .latencies;
     let p50 = percentile_ms(&mut lat, 50.0);
     let p99 = percentile_ms(&mut lat, 99.0);
     println!(
@@ -273,14 +294,30 @@ pub async fn run(args: PodsBenchArgs) -> Result<()> {
         })
         .collect();
     let t = Instant::now();
-    startup(&client, sim_pods, 64, Duration::from_secs(600)).await?;
+    let sim_run = startup(&client, sim_pods, 64, Duration::from_secs(600)).await?;
     let sim_running_s = t.elapsed().as_secs_f64();
+    let sim_running_per_s = stage_rate(&sim_run.running_at);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let sim_rss = rss_mb(sim_pid).unwrap_or(0.0);
     println!(
-        "simulating agent: {} nodes, {} pods Running in {sim_running_s:.1} s; RSS {sim_rss:.1} MiB",
+        "simulating agent: {} nodes, {} pods Running in {sim_running_s:.1} s ({sim_running_per_s:.0} Running/s); RSS {sim_rss:.1} MiB",
         args.sim_nodes, args.sim_pods
     );
+    // 4. A few more pods on the loaded simulating agent (as replacements arrive when a node
+    // fails): how long until each is Running.
+    let late: Vec<(String, String)> = (0..10usize)
+        .map(|i| {
+            (
+                format!("late-{i}"),
+                format!("sim-{}", i % args.sim_nodes.max(1)),
+            )
+        })
+        .collect();
+    let mut late = startup(&client, late, 10, Duration::from_secs(60))
+        .await?
+        .latencies;
+    let late_p99 = percentile_ms(&mut late, 99.0);
+    println!("10 more pods on the loaded simulating agent: p99 {late_p99:.0} ms to Running");
     println!(
         "{}",
         json!({
@@ -289,6 +326,8 @@ pub async fn run(args: PodsBenchArgs) -> Result<()> {
             "agent_rss_idle_mb": r1(rss_idle),
             "agent_rss_100_pods_mb": r1(rss_100),
             "sim_rss_mb": r1(sim_rss),
+            "sim_running_per_s": r1(sim_running_per_s),
+            "sim_late_p99_ms": r1(late_p99),
         })
     );
     drop(sim);
