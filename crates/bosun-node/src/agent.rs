@@ -2,12 +2,12 @@
 //! keeps one [`pod_worker`](crate::pod_worker) per pod. With the simulated runtime one agent can
 //! stand for many nodes.
 
-use crate::event_recorder::EventRecorder;
 use crate::ip_pool::IpPool;
 use crate::node_status::{self, NodeFacts};
 use crate::pod_worker::{self, PodInput, PodWorker, WorkerContext};
 use crate::runtime::{ContainerInfo, ContainerRuntime};
 use crate::server::PodNames;
+use bosun_events::Recorder as EventRecorder;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{ContainerImage, Node, Pod};
@@ -339,7 +339,7 @@ async fn run(
         host_ip: String::new(),
         api_slots: Arc::new(tokio::sync::Semaphore::new(API_WRITES)),
         sync_slots: Arc::new(tokio::sync::Semaphore::new(SYNCS)),
-        events: EventRecorder::start(client.clone(), worker_stop.clone()),
+        events: EventRecorder::start(client.clone(), 8, worker_stop.clone()),
     };
     loop {
         tokio::select! {

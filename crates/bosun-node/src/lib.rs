@@ -13,7 +13,6 @@ pub mod agent;
 pub mod busybox_image;
 pub mod cgroups;
 pub mod env;
-pub mod event_recorder;
 pub mod exec;
 pub mod ip_pool;
 pub mod lifecycle;

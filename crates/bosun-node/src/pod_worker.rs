@@ -3,13 +3,13 @@
 //! within the grace period and completes the deletion.
 
 use crate::env::{self, Sources};
-use crate::event_recorder::EventRecorder;
 use crate::lifecycle::{self, Memories, Step};
 use crate::probe::{self, ProbeKind, ProbeResult, ProbeTarget};
 use crate::runtime::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, RuntimeError, SandboxConfig,
     VolumeData,
 };
+use bosun_events::Recorder as EventRecorder;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Event, ObjectReference, Pod, PodStatus, Secret,
 };

@@ -2,11 +2,12 @@
 //! are bound with `POST pods/{name}/binding` (several in flight, each pod assumed on its node
 //! meanwhile); unschedulable pods get the PodScheduled=False condition and an Event.
 
-use crate::events::{self, Involved, Record, Recorder};
+use crate::events::{self, Involved, Record};
 use crate::framework::{Decision, Profile, schedule};
 use crate::preemption::{self, Candidate};
 use crate::queue::SchedulingQueue;
 use crate::snapshot::Snapshot;
+use bosun_events::Recorder;
 use bosun_leader::ElectionConfig;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
@@ -221,10 +222,10 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
             .map(|p| p.scheduler_name.clone())
             .collect(),
     };
+    // One writer, as client-go's: under a burst of bindings most Scheduled Events are dropped
+    // rather than compete with the bindings for the store.
     let recorder = if config.record_events {
-        let (recorder, writer) = Recorder::new(events::QUEUE);
-        tokio::spawn(writer.run(client.clone(), "default-scheduler".into(), stop.clone()));
-        recorder
+        Recorder::start(client.clone(), 1, stop.clone())
     } else {
         Recorder::disabled()
     };
@@ -336,12 +337,15 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                                 "Successfully assigned {}/{} to {node}",
                                 involved.namespace, involved.name
                             );
-                            recorder.record(Record {
-                                involved,
-                                type_: "Normal",
-                                reason: "Scheduled",
-                                message,
-                            });
+                            record(
+                                &recorder,
+                                Record {
+                                    involved,
+                                    type_: "Normal",
+                                    reason: "Scheduled",
+                                    message,
+                                },
+                            );
                         }
                         let _ = tx.send(BindResult { uid, ok });
                     });
@@ -446,12 +450,15 @@ fn report_failure(
     let recorder = recorder.clone();
     tokio::spawn(async move {
         mark_unschedulable(&client, &pod, reason, &message).await;
-        recorder.record(Record {
-            involved: Involved::pod(&pod),
-            type_: "Warning",
-            reason: "FailedScheduling",
-            message,
-        });
+        record(
+            &recorder,
+            Record {
+                involved: Involved::pod(&pod),
+                type_: "Warning",
+                reason: "FailedScheduling",
+                message,
+            },
+        );
     });
 }
 
@@ -481,12 +488,15 @@ async fn preempt(
         let _ = spared.send(candidate.victims.iter().map(|v| v.uid.clone()).collect());
         return;
     }
-    recorder.record(Record {
-        involved: Involved::pod(&pod),
-        type_: "Warning",
-        reason: "FailedScheduling",
-        message,
-    });
+    record(
+        &recorder,
+        Record {
+            involved: Involved::pod(&pod),
+            type_: "Warning",
+            reason: "FailedScheduling",
+            message,
+        },
+    );
     let preemptor = pod.metadata.uid.clone().unwrap_or_default();
     for v in candidate.victims {
         let victims: Api<Pod> = Api::namespaced(client.clone(), &v.namespace);
@@ -519,16 +529,19 @@ async fn preempt(
                 continue;
             }
         }
-        recorder.record(Record {
-            involved: Involved {
-                namespace: v.namespace.clone(),
-                name: v.name.clone(),
-                uid: v.uid.clone(),
+        record(
+            &recorder,
+            Record {
+                involved: Involved {
+                    namespace: v.namespace.clone(),
+                    name: v.name.clone(),
+                    uid: v.uid.clone(),
+                },
+                type_: "Normal",
+                reason: "Preempted",
+                message: format!("Preempted by pod {preemptor} on node {node}"),
             },
-            type_: "Normal",
-            reason: "Preempted",
-            message: format!("Preempted by pod {preemptor} on node {node}"),
-        });
+        );
     }
 }
 
@@ -559,5 +572,12 @@ async fn mark_unschedulable(client: &kube::Client, pod: &Pod, reason: &str, mess
         .await
     {
         tracing::debug!(pod = %name, error = %e, "status update failed");
+    }
+}
+
+/// Queue one of the scheduler's Events.
+fn record(recorder: &Recorder, record: Record) {
+    if let Some(event) = events::typed(&record, "default-scheduler", Timestamp::now()) {
+        recorder.record(event);
     }
 }
