@@ -450,15 +450,7 @@ fn report_failure(
     let recorder = recorder.clone();
     tokio::spawn(async move {
         mark_unschedulable(&client, &pod, reason, &message).await;
-        record(
-            &recorder,
-            Record {
-                involved: Involved::pod(&pod),
-                type_: "Warning",
-                reason: "FailedScheduling",
-                message,
-            },
-        );
+        failed_scheduling(&recorder, &pod, message);
     });
 }
 
@@ -488,15 +480,7 @@ async fn preempt(
         let _ = spared.send(candidate.victims.iter().map(|v| v.uid.clone()).collect());
         return;
     }
-    record(
-        &recorder,
-        Record {
-            involved: Involved::pod(&pod),
-            type_: "Warning",
-            reason: "FailedScheduling",
-            message,
-        },
-    );
+    failed_scheduling(&recorder, &pod, message);
     let preemptor = pod.metadata.uid.clone().unwrap_or_default();
     for v in candidate.victims {
         let victims: Api<Pod> = Api::namespaced(client.clone(), &v.namespace);
@@ -580,4 +564,17 @@ fn record(recorder: &Recorder, record: Record) {
     if let Some(event) = events::typed(&record, "default-scheduler", Timestamp::now()) {
         recorder.record(event);
     }
+}
+
+/// Queue a FailedScheduling Event for `pod`.
+fn failed_scheduling(recorder: &Recorder, pod: &Pod, message: String) {
+    record(
+        recorder,
+        Record {
+            involved: Involved::pod(pod),
+            type_: "Warning",
+            reason: "FailedScheduling",
+            message,
+        },
+    );
 }
