@@ -397,26 +397,18 @@ fn a_trimmed_pod_gives_the_same_decisions_and_status() {
         mem(vec![("c", exited("c", 0, 1))]),
     ] {
         assert_eq!(plan(&full, &memory, t(10)), plan(&trimmed, &memory, t(10)));
-        assert_eq!(
+        let status_of = |pod| {
             status(
-                &full,
+                pod,
                 &memory,
                 "simulated",
                 Some("10.0.0.5"),
                 "h",
                 t(0),
-                t(10)
-            ),
-            status(
-                &trimmed,
-                &memory,
-                "simulated",
-                Some("10.0.0.5"),
-                "h",
-                t(0),
-                t(10)
-            ),
-        );
+                t(10),
+            )
+        };
+        assert_eq!(status_of(&full), status_of(&trimmed));
     }
 }
 
