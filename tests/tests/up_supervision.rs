@@ -21,6 +21,20 @@ fn a_component_that_dies_is_restarted_and_the_cluster_keeps_working() {
 
     let before = pid_of(&up, "controller-manager");
     assert!(!before.is_empty());
+    // The node agent and the controller manager run as their own binaries (built beside
+    // bosun by `cargo build -p bosun`), not as the all-in-one bosun.
+    for (pid, binary) in [
+        (before.clone(), "bosun-controller-manager"),
+        (pid_of(&up, "bosun-node-0"), "bosun-node"),
+    ] {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("the process's binary");
+        assert_eq!(
+            exe.file_name().and_then(|n| n.to_str()),
+            Some(binary),
+            "{}",
+            exe.display()
+        );
+    }
     let killed = std::process::Command::new("kill")
         .args(["-9", &before])
         .status()

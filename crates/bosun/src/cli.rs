@@ -1,6 +1,8 @@
 //! The command tree.
 
 use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,17 +36,98 @@ pub enum Command {
 }
 
 /// Parse the command line, run the subcommand, and map failure to exit code 1 with the error
-/// chain on stderr.
-pub fn main() -> std::process::ExitCode {
-    // The container shim is tiny and must not log: it is started for every container.
-    let raw: Vec<String> = std::env::args().collect();
-    if raw.get(1).map(String::as_str) == Some("container-shim") {
-        return crate::node::shim_main(&raw[2..]);
+/// chain on stderr. `bosun node` and `bosun controller-manager` first try to become the
+/// component's own binary ([`crate::own_binary`]).
+pub fn main() -> ExitCode {
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    match raw.get(1).and_then(|a| a.to_str()) {
+        // The container shim is tiny and must not log: it is started for every container.
+        Some("container-shim") => return shim(),
+        Some(subcommand) => crate::own_binary::exec(subcommand, &raw[2..]),
+        None => {}
     }
     let cli = Cli::parse();
+    run(async move {
+        match cli.command {
+            Command::Up(args) => crate::up::run(args).await,
+            Command::Apiserver(args) => crate::apiserver::run(args).await,
+            Command::Store(args) => crate::store_member::run(args).await,
+            Command::Node(args) => crate::node::run(args).await,
+            Command::Scheduler(args) => crate::scheduler::run(args).await,
+            Command::ControllerManager(args) => crate::controller_manager::run(args).await,
+            Command::Lb(args) => crate::lb::run(args).await,
+            Command::Bench(args) => crate::bench::run(args).await,
+        }
+    })
+}
+
+/// The `bosun-node` binary: `bosun node` alone (and the container shim it starts).
+pub fn node_main() -> ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "container-shim")
+    {
+        return shim();
+    }
+    component_main(
+        "node",
+        "bosun-node",
+        "The bosun node agent: registers a Node and runs the pods bound to it",
+        crate::node::run,
+    )
+}
+
+/// The `bosun-controller-manager` binary: `bosun controller-manager` alone.
+pub fn controller_manager_main() -> ExitCode {
+    component_main(
+        "controller-manager",
+        "bosun-controller-manager",
+        "The bosun controller manager: workloads, garbage collection, nodes, endpoints (leader-elected)",
+        crate::controller_manager::run,
+    )
+}
+
+fn shim() -> ExitCode {
+    let raw: Vec<String> = std::env::args().skip(2).collect();
+    crate::node::shim_main(&raw)
+}
+
+/// One component's binary: the subcommand's flags are the whole command line.
+fn component_main<A, F>(
+    subcommand: &str,
+    name: &'static str,
+    about: &'static str,
+    work: impl FnOnce(A) -> F,
+) -> ExitCode
+where
+    A: clap::Args,
+    F: Future<Output = anyhow::Result<()>>,
+{
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    if crate::own_binary::hand_back_if_stale(subcommand, raw.get(1..).unwrap_or_default()).is_err()
+    {
+        return ExitCode::FAILURE;
+    }
+    let command = A::augment_args(
+        clap::Command::new(name)
+            .version(env!("CARGO_PKG_VERSION"))
+            .about(about),
+    );
+    let args = match command
+        .try_get_matches_from(raw)
+        .and_then(|m| A::from_arg_matches(&m))
+    {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
+    run(work(args))
+}
+
+/// Run one command to completion on a fresh runtime, logging to stderr.
+fn run(work: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     if let Err(message) = exit_with_parent() {
         eprintln!("error: {message}");
-        return std::process::ExitCode::FAILURE;
+        return ExitCode::FAILURE;
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -57,26 +140,14 @@ pub fn main() -> std::process::ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Up(args) => crate::up::run(args).await,
-            Command::Apiserver(args) => crate::apiserver::run(args).await,
-            Command::Store(args) => crate::store_member::run(args).await,
-            Command::Node(args) => crate::node::run(args).await,
-            Command::Scheduler(args) => crate::scheduler::run(args).await,
-            Command::ControllerManager(args) => crate::controller_manager::run(args).await,
-            Command::Lb(args) => crate::lb::run(args).await,
-            Command::Bench(args) => crate::bench::run(args).await,
-        }
-    });
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
