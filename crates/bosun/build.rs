@@ -1,9 +1,16 @@
-//! Gives every build of the `bosun` library an identity (`BOSUN_BUILD_ID`), so that `bosun`
-//! runs a component's own binary beside it (`bosun-node`, ...) only when both come from the
-//! same build: `cargo run --bin bosun` after a change rebuilds `bosun` alone and would otherwise
-//! hand over to a `bosun-node` left by an earlier build.
+//! 1. Gives every build of the `bosun` library an identity (`BOSUN_BUILD_ID`), so that `bosun`
+//!    runs a component's own binary beside it (`bosun-node`, ...) only when both come from the
+//!    same build: `cargo run --bin bosun` after a change rebuilds `bosun` alone and would
+//!    otherwise hand over to a `bosun-node` left by an earlier build.
+//! 2. Links the binaries with packed relative relocations (`-z pack-relative-relocs`, DT_RELR)
+//!    where the linker and the C library support them: a position-independent Rust binary
+//!    otherwise carries about 1 MB of relocation entries that the loader reads at every start,
+//!    and those pages stay in every component's resident memory.
 
+use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+const RELR: &str = "-Wl,-z,pack-relative-relocs";
 
 fn main() {
     // Any change to a workspace crate or to the locked dependencies is a new build.
@@ -17,4 +24,36 @@ fn main() {
         "cargo:rustc-env=BOSUN_BUILD_ID={nanos:x}-{:x}",
         std::process::id()
     );
+    if relr_links_and_runs() {
+        println!("cargo:rustc-link-arg-bins={RELR}");
+    }
+}
+
+/// Whether a C program linked with packed relative relocations builds and runs here (GNU ld
+/// 2.38 and glibc 2.36 or later). Only for native builds: a cross build cannot run the probe.
+fn relr_links_and_runs() -> bool {
+    let target = std::env::var("TARGET").unwrap_or_default();
+    let host = std::env::var("HOST").unwrap_or_default();
+    if target != host || !target.ends_with("-linux-gnu") {
+        return false;
+    }
+    let Ok(out_dir) = std::env::var("OUT_DIR") else {
+        return false;
+    };
+    let probe = std::path::Path::new(&out_dir).join("relr-probe");
+    let Ok(mut cc) = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-x", "c", "-", "-fPIE", "-pie", RELR, "-o"])
+        .arg(&probe)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    if let Some(mut stdin) = cc.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(b"static int x; int *p = &x; int main(void) { return *p; }\n");
+    }
+    cc.wait().is_ok_and(|s| s.success()) && Command::new(&probe).status().is_ok_and(|s| s.success())
 }
