@@ -190,8 +190,7 @@ pub fn shim_main(args: &[String]) -> std::process::ExitCode {
 /// The cluster CA from a kubeconfig's current cluster, PEM.
 fn ca_from_kubeconfig(path: &std::path::Path) -> Result<String> {
     use base64::Engine;
-    let kc = kube::config::Kubeconfig::read_from(path)
-        .with_context(|| format!("read kubeconfig {}", path.display()))?;
+    let kc = crate::kube_client::read(path)?;
     let context_name = kc.current_context.clone().unwrap_or_default();
     let cluster_name = kc
         .contexts
