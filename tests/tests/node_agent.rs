@@ -744,3 +744,56 @@ spec:
     k.ok(&["delete", "pod", "steady", "ender", "--timeout=30s"]);
     assert!(!process_running(&marker), "the pod outlived its deletion");
 }
+
+#[test]
+fn an_agent_re_posts_readiness_someone_else_changed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up = Up::start(dir.path(), &["--nodes", "0"]);
+    let k = Kubectl::new(up.kubeconfig());
+    let args: Vec<String> = [
+        "node",
+        "--name",
+        "steady",
+        "--kubeconfig",
+        &up.kubeconfig().display().to_string(),
+        "--data-dir",
+        &dir.path().join("node").display().to_string(),
+        "--pod-cidr",
+        "127.121.0.0/24",
+        "--port",
+        "0",
+        // No periodic status refresh within the test: only the agent's reaction can answer.
+        "--status-interval-s",
+        "3600",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let agent = Proc::start(&args, dir.path().join("agent.log"));
+    let ready = [
+        "get",
+        "node",
+        "steady",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ];
+    k.eventually(&ready, Duration::from_secs(30), |o| o == "True");
+    // What the node controller does to a node whose Lease it finds stale.
+    k.ok(&[
+        "patch",
+        "node",
+        "steady",
+        "--subresource=status",
+        "--type=strategic",
+        "-p",
+        r#"{"status":{"conditions":[{"type":"Ready","status":"Unknown","reason":"NodeStatusUnknown","message":"Kubelet stopped posting node status."}]}}"#,
+    ]);
+    k.eventually(&ready, Duration::from_secs(30), |o| o == "True");
+    assert!(
+        agent
+            .log_text()
+            .contains("the API's Node differs in readiness"),
+        "{}",
+        agent.log_text()
+    );
+}

@@ -26,6 +26,9 @@ const API_WRITES: usize = 16;
 /// Pod workers syncing at once (each sync holds its requests' buffers).
 const SYNCS: usize = 64;
 
+/// The label every simulated Node carries.
+const SIMULATED_LABEL: (&str, &str) = ("type", "simulated");
+
 /// Errors that stop the agent.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -240,9 +243,33 @@ async fn heartbeat(
     let mut lease_tick = tokio::time::interval(config.lease_interval);
     let mut status_tick = tokio::time::interval(config.status_interval);
     status_tick.tick().await;
+    // The agent's own Nodes as the API has them, to re-post readiness someone else changed.
+    let watch = match config.nodes.as_slice() {
+        [one] => watcher::Config::default().fields(&format!("metadata.name={}", one.name)),
+        _ => watcher::Config::default()
+            .labels(&format!("{}={}", SIMULATED_LABEL.0, SIMULATED_LABEL.1)),
+    };
+    let mut own_nodes = watcher(Api::<Node>::all(client.clone()), watch)
+        .default_backoff()
+        .applied_objects()
+        .boxed();
+    let by_name: HashMap<&str, &NodeFacts> =
+        config.nodes.iter().map(|f| (f.name.as_str(), f)).collect();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
+            Some(Ok(node)) = own_nodes.next() => {
+                let Some(facts) = node.metadata.name.as_deref().and_then(|n| by_name.get(n)) else {
+                    continue;
+                };
+                let healthy = runtime.health().await.is_ok();
+                if node_status::ready_differs(&node, healthy) {
+                    tracing::info!(node = %facts.name, "the API's Node differs in readiness; posting status");
+                    if let Err(e) = refresh_status(&client, runtime.as_ref(), facts).await {
+                        tracing::warn!(node = %facts.name, error = %e, "node status update failed");
+                    }
+                }
+            }
             _ = lease_tick.tick() => {
                 let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
                 let duration = config.lease_duration_s;
@@ -511,7 +538,7 @@ pub fn simulated_nodes(prefix: &str, count: usize, template: &NodeFacts) -> Vec<
             pod_cidr: format!("10.{}.{}.0/24", 64 + (i / 256) % 64, i % 256),
             labels: {
                 let mut l = template.labels.clone();
-                l.insert("type".into(), "simulated".into());
+                l.insert(SIMULATED_LABEL.0.into(), SIMULATED_LABEL.1.into());
                 l
             },
             ..template.clone()

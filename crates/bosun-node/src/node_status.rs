@@ -138,6 +138,19 @@ pub fn conditions(
     out
 }
 
+/// Whether the API's copy of the Node says something else about readiness than the agent
+/// would post now (`healthy`: the runtime answers). The node controller sets Ready=Unknown
+/// when it finds the Lease stale; an agent that is back re-posts at once, as the kubelet does
+/// when its node differs from what it would report, rather than at its next status refresh.
+pub fn ready_differs(node: &Node, healthy: bool) -> bool {
+    let want = if healthy { "True" } else { "False" };
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+        .is_none_or(|c| c.status != want)
+}
+
 /// The whole Node for registration.
 pub fn node(
     facts: &NodeFacts,
@@ -231,6 +244,28 @@ pub fn host_resources() -> (i64, i64) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn readiness_is_re_posted_when_the_apis_copy_says_otherwise() {
+        let with_ready = |status: &str| Node {
+            status: Some(NodeStatus {
+                conditions: Some(vec![NodeCondition {
+                    type_: "Ready".into(),
+                    status: status.into(),
+                    ..NodeCondition::default()
+                }]),
+                ..NodeStatus::default()
+            }),
+            ..Node::default()
+        };
+        assert!(!ready_differs(&with_ready("True"), true));
+        assert!(!ready_differs(&with_ready("False"), false));
+        assert!(ready_differs(&with_ready("Unknown"), true));
+        assert!(ready_differs(&with_ready("Unknown"), false));
+        assert!(ready_differs(&with_ready("False"), true));
+        assert!(ready_differs(&with_ready("True"), false));
+        assert!(ready_differs(&Node::default(), true));
+    }
     use super::*;
 
     fn facts() -> NodeFacts {
