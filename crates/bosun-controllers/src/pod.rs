@@ -20,7 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 
 /// Pod annotations some controller reads; the caches drop every other one (the scheduler's
-/// explanation alone is about 1.5 KB per pod).
+/// explanation alone is several hundred bytes per pod).
 pub const READ_ANNOTATIONS: &[&str] = &[crate::job::COMPLETION_INDEX];
 
 /// Pod condition types some controller reads; the caches drop the others.

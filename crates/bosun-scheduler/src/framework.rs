@@ -91,8 +91,13 @@ impl Profile {
     }
 }
 
+/// How many of the best nodes an explanation lists.
+pub const EXPLAINED_NODES: usize = 3;
+
 /// Why a pod went where it did, or why it fits nowhere: failed nodes counted by reason, and
-/// the score breakdown of the best nodes (at most 5).
+/// the score breakdown of the best nodes (at most [`EXPLAINED_NODES`], the winner first; each
+/// breakdown names the plugins that scored above 0, whose weighted sum is the total). It
+/// travels with every binding and every later copy of the pod, so it stays small.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Explanation {
     pub nodes: usize,
@@ -492,6 +497,8 @@ struct ScoreContext<'a> {
     /// The profile's weights in the order of [`SCORES`], looked up once per pod rather than
     /// once per node.
     weights: [i64; 7],
+    /// The pod's images, for ImageLocality.
+    images: image_locality::PodImages,
 }
 
 impl<'a> ScoreContext<'a> {
@@ -518,12 +525,18 @@ impl<'a> ScoreContext<'a> {
                 )
             })
             .flatten();
+        let images = if weights[6] > 0 {
+            image_locality::pod_images(cycle.pod)
+        } else {
+            image_locality::PodImages::default()
+        };
         Self {
             cycle,
             snapshot,
             inter_pod,
             spread,
             weights,
+            images,
         }
     }
 }
@@ -596,7 +609,7 @@ fn score(ctx: &ScoreContext, info: &NodeInfo) -> ([i64; 7], Option<i64>) {
     if weights[6] > 0 {
         let snapshot = ctx.snapshot;
         out[6] = image_locality::score(
-            pod,
+            &ctx.images,
             info,
             &|image| snapshot.nodes_with_image(image),
             snapshot.len(),
@@ -705,19 +718,24 @@ pub fn schedule(pod: &Pod, snapshot: &Snapshot, profile: &Profile, start: usize)
         s[5] = spread.as_ref().map_or(0, |v| v[i]);
         totals.push((i, s.iter().zip(&weights).map(|(v, w)| v * w).sum()));
     }
-    // Highest total wins; ties go to the first found (which rotates with `start`).
-    totals.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    // Highest total wins; ties go to the first found (which rotates with `start`). Only the
+    // best few are ordered.
+    let best_first = |a: &(usize, i64), b: &(usize, i64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+    if totals.len() > EXPLAINED_NODES {
+        totals.select_nth_unstable_by(EXPLAINED_NODES - 1, best_first);
+        totals.truncate(EXPLAINED_NODES);
+    }
+    totals.sort_by(best_first);
     let node = feasible[totals[0].0].name.clone();
     explanation.top = totals
         .iter()
-        .take(5)
         .map(|(i, total)| NodeScore {
             node: feasible[*i].name.clone(),
             total: *total,
             scores: SCORES
                 .iter()
                 .zip(raw[*i])
-                .filter(|((k, _), _)| profile.weight(k) > 0)
+                .filter(|((k, _), v)| *v != 0 && profile.weight(k) > 0)
                 .map(|((k, _), v)| (*k, v))
                 .collect(),
         })

@@ -20,30 +20,51 @@ pub fn normalized_image_name(name: &str) -> String {
     }
 }
 
+/// A pod's images as ImageLocality reads them, worked out once per scheduling cycle rather than
+/// once per node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodImages {
+    /// Normalized names of the containers' images (init containers included).
+    pub names: Vec<String>,
+    /// Containers counted, with or without an image.
+    pub containers: i64,
+}
+
+/// The images of `pod`'s containers and init containers.
+pub fn pod_images(pod: &Pod) -> PodImages {
+    let Some(spec) = pod.spec.as_ref() else {
+        return PodImages::default();
+    };
+    let containers: Vec<_> = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .collect();
+    PodImages {
+        names: containers
+            .iter()
+            .filter_map(|c| c.image.as_deref())
+            .map(normalized_image_name)
+            .collect(),
+        containers: containers.len() as i64,
+    }
+}
+
 /// The score, 0..=100: `nodes_with` gives how many of `total_nodes` hold an image.
 pub fn score(
-    pod: &Pod,
+    images: &PodImages,
     info: &NodeInfo,
     nodes_with: &dyn Fn(&str) -> usize,
     total_nodes: usize,
 ) -> i64 {
-    let Some(spec) = pod.spec.as_ref() else {
+    if images.containers == 0 {
         return 0;
-    };
-    let containers = spec
-        .containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten());
-    let mut count = 0i64;
+    }
+    let count = images.containers;
     let mut sum = 0i64;
-    for c in containers {
-        count += 1;
-        let Some(image) = c.image.as_deref() else {
-            continue;
-        };
-        let image = normalized_image_name(image);
-        if let Some(size) = info.images.get(&image) {
-            let spread = nodes_with(&image) as f64 / total_nodes.max(1) as f64;
+    for image in &images.names {
+        if let Some(size) = info.images.get(image) {
+            let spread = nodes_with(image) as f64 / total_nodes.max(1) as f64;
             sum += (*size as f64 * spread) as i64;
         }
     }
@@ -87,11 +108,11 @@ mod tests {
         let holder = node(json!([{"names": ["big:1"], "sizeBytes": 523 * MB}]));
         let bare = node(json!([]));
         // Held by every node: full weight, (523-23)/(1000-23) of 100.
-        assert_eq!(score(&pod, &holder, &|_| 4, 4), 51);
+        assert_eq!(score(&pod_images(&pod), &holder, &|_| 4, 4), 51);
         // Held by 1 of 4 nodes: a quarter of the size counts.
-        assert_eq!(score(&pod, &holder, &|_| 1, 4), 11);
-        assert_eq!(score(&pod, &bare, &|_| 1, 4), 0);
+        assert_eq!(score(&pod_images(&pod), &holder, &|_| 1, 4), 11);
+        assert_eq!(score(&pod_images(&pod), &bare, &|_| 1, 4), 0);
         let tiny = node(json!([{"names": ["big:1"], "sizeBytes": MB}]));
-        assert_eq!(score(&pod, &tiny, &|_| 4, 4), 0);
+        assert_eq!(score(&pod_images(&pod), &tiny, &|_| 4, 4), 0);
     }
 }

@@ -80,6 +80,34 @@ fn the_emptiest_node_wins_with_least_allocated_and_the_fullest_with_most_allocat
 }
 
 #[test]
+fn the_explanation_lists_the_best_nodes_winner_first_with_their_nonzero_scores() {
+    // Five nodes, each busier than the one before: LeastAllocated ranks them in order.
+    let mut s = snapshot((0..5).map(|i| node(&format!("n{i}"), json!({}))).collect());
+    for i in 1..5 {
+        let busy = pod(
+            json!({"metadata": {"uid": format!("busy-{i}")}, "spec": {"containers": [
+            {"name": "c", "resources": {"requests": {"cpu": format!("{}m", i * 300), "memory": "64Mi"}}}]}}),
+        );
+        s.add_pod(&busy, &format!("n{i}"));
+    }
+    let profile = Profile::default();
+    let Decision::Bind { node, explanation } = schedule(&pod(json!({})), &s, &profile, 0) else {
+        panic!("not bound");
+    };
+    assert_eq!(node, "n0");
+    assert_eq!((explanation.nodes, explanation.feasible), (5, 5));
+    let order: Vec<&str> = explanation.top.iter().map(|n| n.node.as_str()).collect();
+    assert_eq!(order, ["n0", "n1", "n2"]);
+    assert!(explanation.top.windows(2).all(|w| w[0].total >= w[1].total));
+    for n in &explanation.top {
+        assert!(n.scores.values().all(|v| *v != 0), "{n:?}");
+        let weighted: i64 = n.scores.iter().map(|(k, v)| v * profile.weight(k)).sum();
+        assert_eq!(weighted, n.total, "{n:?}");
+        assert!(n.scores.contains_key("NodeResourcesFit"), "{n:?}");
+    }
+}
+
+#[test]
 fn an_unschedulable_pod_is_told_why_in_kubernetes_words() {
     let s = snapshot(vec![
         node(
