@@ -104,8 +104,9 @@ where
     F: Future<Output = anyhow::Result<()>>,
 {
     let raw: Vec<OsString> = std::env::args_os().collect();
-    if crate::own_binary::hand_back_if_stale(subcommand, raw.get(1..).unwrap_or_default()).is_err()
-    {
+    let rest = raw.get(1..).unwrap_or_default();
+    if let Err(e) = crate::own_binary::hand_back_if_stale(subcommand, rest) {
+        eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
     let command = A::augment_args(

@@ -60,10 +60,10 @@ pub fn exec(subcommand: &str, args: &[OsString]) {
 }
 
 /// In a component binary: when `bosun` started it expecting another build (this binary is
-/// left from an earlier one), hand the command back to `bosun` beside it, which then runs the
-/// component itself. Returns when this binary is the right one, or on failure to hand back
-/// (an error message is printed and the caller should exit).
-pub fn hand_back_if_stale(subcommand: &str, args: &[OsString]) -> Result<(), ()> {
+/// left from an earlier one), hand the command back to the `bosun` beside it, which then runs
+/// the component itself. Returns `Ok` when this binary is the right one; an error when handing
+/// back failed (the caller should exit).
+pub fn hand_back_if_stale(subcommand: &str, args: &[OsString]) -> std::io::Result<()> {
     let expected = std::env::var(ENV_BUILD).ok();
     if same_build(expected.as_deref()) {
         return Ok(());
@@ -77,11 +77,13 @@ pub fn hand_back_if_stale(subcommand: &str, args: &[OsString]) -> Result<(), ()>
         .env(ENV_IN_PROCESS, "1")
         .env_remove(ENV_BUILD)
         .exec();
-    eprintln!(
-        "error: this binary is from another build than {} and cannot hand back to it: {err}",
-        bosun.display()
-    );
-    Err(())
+    Err(std::io::Error::new(
+        err.kind(),
+        format!(
+            "this binary is from another build than {} and cannot hand back to it: {err}",
+            bosun.display()
+        ),
+    ))
 }
 
 #[cfg(test)]
