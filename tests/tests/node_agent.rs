@@ -46,6 +46,36 @@ fn jsonpath(k: &Kubectl, pod: &str, path: &str) -> String {
     k.ok(&["get", "pod", pod, "-o", &format!("jsonpath={path}")])
 }
 
+/// `bosun node` arguments for a process-runtime agent `name` of `up`: data in `dir/node`, pod
+/// addresses from `cidr`, a free endpoint port, then `extra`.
+fn process_agent(
+    up: &Up,
+    dir: &std::path::Path,
+    name: &str,
+    cidr: &str,
+    extra: &[&str],
+) -> Vec<String> {
+    let kubeconfig = up.kubeconfig().display().to_string();
+    let data = dir.join("node").display().to_string();
+    [
+        "node",
+        "--name",
+        name,
+        "--kubeconfig",
+        &kubeconfig,
+        "--data-dir",
+        &data,
+        "--pod-cidr",
+        cidr,
+        "--port",
+        "0",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| s.to_string())
+    .collect()
+}
+
 #[test]
 fn pods_run_as_processes_become_ready_serve_logs_and_stop_on_delete() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -207,25 +237,13 @@ fn an_agent_killed_and_restarted_adopts_its_running_pods() {
     let dir = tempfile::tempdir().expect("tempdir");
     let up = Up::start(dir.path(), &["--nodes", "0"]);
     let k = Kubectl::new(up.kubeconfig());
-    let node_dir = dir.path().join("node");
-    let agent_args: Vec<String> = [
-        "node",
-        "--name",
+    let agent_args = process_agent(
+        &up,
+        dir.path(),
         "solo",
-        "--kubeconfig",
-        &up.kubeconfig().display().to_string(),
-        "--data-dir",
-        &node_dir.display().to_string(),
-        "--pod-cidr",
         "127.120.0.0/24",
-        "--port",
-        "0",
-        "--lease-interval-s",
-        "1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        &["--lease-interval-s", "1"],
+    );
     let mut agent = Proc::start(&agent_args, dir.path().join("agent.log"));
     k.apply(&web_pod("adopted", "solo", "marker-adopt"));
     k.ok(&[
@@ -646,24 +664,13 @@ fn pods_keep_running_while_the_api_server_is_away_and_status_catches_up_on_recon
     let k = Kubectl::new(up.kubeconfig());
     let flags = dir.path().join("flags");
     std::fs::create_dir_all(&flags).expect("flags dir");
-    let agent_args: Vec<String> = [
-        "node",
-        "--name",
+    let agent_args = process_agent(
+        &up,
+        dir.path(),
         "solo",
-        "--kubeconfig",
-        &up.kubeconfig().display().to_string(),
-        "--data-dir",
-        &dir.path().join("node").display().to_string(),
-        "--pod-cidr",
         "127.121.0.0/24",
-        "--port",
-        "0",
-        "--lease-interval-s",
-        "1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        &["--lease-interval-s", "1"],
+    );
     let _agent = Proc::start(&agent_args, dir.path().join("agent.log"));
     k.apply(&format!(
         r#"
@@ -750,25 +757,14 @@ fn an_agent_re_posts_readiness_someone_else_changed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let up = Up::start(dir.path(), &["--nodes", "0"]);
     let k = Kubectl::new(up.kubeconfig());
-    let args: Vec<String> = [
-        "node",
-        "--name",
+    // No periodic status refresh within the test: only the agent's reaction can answer.
+    let args = process_agent(
+        &up,
+        dir.path(),
         "steady",
-        "--kubeconfig",
-        &up.kubeconfig().display().to_string(),
-        "--data-dir",
-        &dir.path().join("node").display().to_string(),
-        "--pod-cidr",
-        "127.121.0.0/24",
-        "--port",
-        "0",
-        // No periodic status refresh within the test: only the agent's reaction can answer.
-        "--status-interval-s",
-        "3600",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        "127.122.0.0/24",
+        &["--status-interval-s", "3600"],
+    );
     let agent = Proc::start(&args, dir.path().join("agent.log"));
     let ready = [
         "get",
