@@ -27,6 +27,45 @@ fn main() {
     if relr_links_and_runs() {
         println!("cargo:rustc-link-arg-bins={RELR}");
     }
+    if rustc_links_with("--symbol-ordering-file") {
+        for bin in ["bosun-node", "bosun-controller-manager"] {
+            let order = std::path::Path::new("link-order").join(format!("{bin}.txt"));
+            let Ok(order) = std::fs::canonicalize(order) else {
+                continue;
+            };
+            println!(
+                "cargo:rustc-link-arg-bin={bin}=-Wl,--symbol-ordering-file={}",
+                order.display()
+            );
+            println!("cargo:rustc-link-arg-bin={bin}=-Wl,--no-warn-symbol-ordering");
+        }
+    }
+}
+
+/// Whether rustc's linker for this target takes `-Wl,<option>=<file>` (LLD does; rustc links
+/// x86_64 Linux with its own LLD since 1.90, GNU ld refuses the option): an empty program is
+/// linked with it, with the flags this build passes to rustc.
+fn rustc_links_with(option: &str) -> bool {
+    let (Ok(out_dir), Ok(target)) = (std::env::var("OUT_DIR"), std::env::var("TARGET")) else {
+        return false;
+    };
+    let dir = std::path::Path::new(&out_dir);
+    let (source, empty) = (dir.join("probe.rs"), dir.join("probe-order.txt"));
+    if std::fs::write(&source, "fn main() {}\n").is_err() || std::fs::write(&empty, "").is_err() {
+        return false;
+    }
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args(flags.split('\x1f').filter(|f| !f.is_empty()))
+        .args(["--target", &target, "--crate-type", "bin", "-o"])
+        .arg(dir.join("probe"))
+        .arg("-C")
+        .arg(format!("link-arg=-Wl,{option}={}", empty.display()))
+        .arg(&source)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Whether a C program linked with packed relative relocations builds and runs here (GNU ld

@@ -56,3 +56,54 @@ fn a_component_binary_from_another_build_hands_back_to_bosun() {
     let u = usage(&node, &[], &[]);
     assert!(u.starts_with("Usage: bosun-node "), "{u}");
 }
+
+/// The component binaries open with the functions their link-order list names (recorded by
+/// scripts/link-order; crates/bosun/build.rs hands each list to rustc's linker, LLD), so an
+/// idle component touches a few MiB of code instead of pieces of all of it. Needs the LLD that
+/// rustc links x86_64 Linux with by default.
+#[test]
+fn component_binaries_place_the_functions_they_run_first() {
+    let lists = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/bosun/link-order");
+    for binary in ["bosun-node", "bosun-controller-manager"] {
+        let list = std::fs::read_to_string(lists.join(format!("{binary}.txt"))).expect("list");
+        let listed: std::collections::HashSet<&str> = list.lines().collect();
+        let path = bosun_bin().with_file_name(binary);
+        let out = Command::new("nm")
+            .args(["-n", "--defined-only"])
+            .arg(&path)
+            .output()
+            .expect("run nm");
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        // Code symbols by address.
+        let code: Vec<&str> = text
+            .lines()
+            .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+                [_, "t" | "T" | "w" | "W", name] => Some(name),
+                _ => None,
+            })
+            .collect();
+        let found: Vec<usize> = (0..code.len())
+            .filter(|i| listed.contains(code[*i]))
+            .collect();
+        // Release builds keep most of the list's names; a debug build inlines differently and
+        // keeps about a tenth (dependencies' functions compiled alike). Enough for the check.
+        assert!(
+            found.len() >= 100,
+            "{binary}: only {} of the {} listed functions are in the binary",
+            found.len(),
+            listed.len()
+        );
+        // They come first: the code before the last of them is mostly listed functions
+        // (aliases and assembly routines sharing a listed section account for the rest, about
+        // a tenth). Unordered, the listed ones are spread over all of the code.
+        let last = found.last().copied().unwrap_or_default();
+        assert!(
+            found.len() * 5 >= (last + 1) * 4,
+            "{binary}: {} listed functions among the first {} of {} code symbols",
+            found.len(),
+            last + 1,
+            code.len()
+        );
+    }
+}
