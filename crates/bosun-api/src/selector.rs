@@ -865,6 +865,19 @@ pub fn field_value(group: &str, plural: &str, field: &str, obj: &Value) -> Strin
     }
 }
 
+/// The top-level members of an object that its resource's selectable fields beyond
+/// `metadata` read (a pod's `spec` and `status`; an event's `involvedObject`, `source`, ...).
+pub fn field_roots(res: &ResourceInfo) -> Vec<&'static str> {
+    let mut roots: Vec<&'static str> = supported_fields(res.group, res.plural)
+        .iter()
+        .map(|f| f.split('.').next().unwrap_or(f))
+        .filter(|r| *r != "metadata")
+        .collect();
+    roots.sort_unstable();
+    roots.dedup();
+    roots
+}
+
 /// Every selectable field of `obj` (`metadata.name`, `metadata.namespace` and the resource's
 /// own) with its value: what a watch cache keeps so that field selectors need not decode the
 /// object again.
@@ -905,6 +918,25 @@ mod tests {
 
     fn parse(s: &str) -> LabelSelector {
         LabelSelector::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn field_roots_are_the_members_beyond_metadata_that_fields_read() {
+        let roots =
+            |group, version, plural| field_roots(find(group, version, plural).expect("res"));
+        assert_eq!(roots("", "v1", "pods"), ["spec", "status"]);
+        assert_eq!(roots("", "v1", "secrets"), ["type"]);
+        assert_eq!(roots("", "v1", "configmaps"), Vec::<&str>::new());
+        assert_eq!(
+            roots("", "v1", "events"),
+            [
+                "involvedObject",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type"
+            ]
+        );
     }
 
     fn parse_err(s: &str) -> String {

@@ -266,7 +266,7 @@ async fn write_over(
     if call.dry_run() {
         return Ok(object::with_resource_version(new, old.mod_revision));
     }
-    Ok(registry::update(state.store(), res, call.ns(), name, &new, old.mod_revision).await?)
+    Ok(registry::update(state.store(), res, call.ns(), name, new, old.mod_revision).await?)
 }
 
 async fn update(state: &AppState, call: &Call, status_only: bool) -> Result<Response> {
@@ -612,7 +612,7 @@ async fn delete_with(state: &AppState, call: &Call, options: &Value) -> Result<V
                 res,
                 call.ns(),
                 name,
-                &marked,
+                marked,
                 old.mod_revision,
             )
             .await
@@ -659,7 +659,7 @@ async fn delete_with(state: &AppState, call: &Call, options: &Value) -> Result<V
                 res,
                 call.ns(),
                 name,
-                &marked,
+                marked,
                 old.mod_revision,
             )
             .await;
@@ -798,7 +798,7 @@ async fn bind(state: &AppState, call: &Call) -> Result<Response> {
     if let Ok(old) = local
         && let Ok(new) = bound_pod(res, name, &binding, node, &old.object)
     {
-        match registry::update(state.store(), res, call.ns(), name, &new, old.mod_revision).await {
+        match registry::update(state.store(), res, call.ns(), name, new, old.mod_revision).await {
             Ok(_) => return Ok(binding_created()),
             Err(e) if e.code() == 409 => {} // the copy was stale: decide again on a fresh read
             Err(e) => return Err(e.into()),
@@ -806,7 +806,7 @@ async fn bind(state: &AppState, call: &Call) -> Result<Response> {
     }
     let old = registry::get(state.store(), res, call.ns(), name).await?;
     let new = bound_pod(res, name, &binding, node, &old.object)?;
-    registry::update(state.store(), res, call.ns(), name, &new, old.mod_revision).await?;
+    registry::update(state.store(), res, call.ns(), name, new, old.mod_revision).await?;
     Ok(binding_created())
 }
 

@@ -287,9 +287,17 @@ pub fn encode_for_store(obj: &Value) -> Result<Vec<u8>, ApiError> {
 /// A stored object re-encoded with its resourceVersion, without decoding more than its
 /// metadata (the LIST fast path); returns the JSON and the metadata.
 pub fn stored_json_with_rv(bytes: &[u8], revision: i64) -> Result<(Vec<u8>, Value), ApiError> {
+    stored_parts(bytes, revision).map(|(json, meta, _)| (json, meta))
+}
+
+/// The top-level members of a stored object, undecoded.
+pub type RawMembers = std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>;
+
+/// [`stored_json_with_rv`], also returning the object's top-level members undecoded, so that
+/// a caller needing one of them decodes that one only.
+pub fn stored_parts(bytes: &[u8], revision: i64) -> Result<(Vec<u8>, Value, RawMembers), ApiError> {
     let bad = |e: serde_json::Error| ApiError::internal(&format!("stored object: {e}"));
-    let top: std::collections::BTreeMap<String, Box<serde_json::value::RawValue>> =
-        serde_json::from_slice(bytes).map_err(bad)?;
+    let top: RawMembers = serde_json::from_slice(bytes).map_err(bad)?;
     let mut meta: Value = match top.get("metadata") {
         Some(raw) => serde_json::from_str(raw.get()).map_err(bad)?,
         None => json!({}),
@@ -321,7 +329,7 @@ pub fn stored_json_with_rv(bytes: &[u8], revision: i64) -> Result<(Vec<u8>, Valu
         serde_json::to_writer(&mut out, &meta).map_err(bad)?;
     }
     out.push(b'}');
-    Ok((out, meta))
+    Ok((out, meta, top))
 }
 
 /// Decode a stored object and set its resourceVersion.

@@ -6,9 +6,9 @@
 //! `events` (as in Kubernetes), under the core prefix, and converted on the way in and out
 //! ([`storage_resource`], [`to_storage`], [`from_storage`]).
 
-use crate::object::{decode_stored, encode_for_store};
+use crate::object::{decode_stored, encode_for_store, with_resource_version};
 use bosun_api::{ApiError, ResourceInfo};
-use bosun_store::{Consistency, Error as StoreError, Store};
+use bosun_store::{Consistency, Error as StoreError, KeyValue, Store};
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -138,26 +138,25 @@ pub async fn create(
     name: &str,
     obj: &Value,
 ) -> Result<Value, ApiError> {
-    let bytes = encode_for_store(&to_storage(res, obj.clone()))?;
+    let bytes = storage_bytes(res, obj)?;
     let kv = store
         .create(Bytes::from(key(res, ns, name)), Bytes::from(bytes))
         .await
         .map_err(|e| store_error(res, name, e))?;
-    Ok(from_storage(
-        res,
-        decode_stored(&kv.value, kv.mod_revision)?,
-    ))
+    written(res, obj.clone(), &kv)
 }
 
+/// Write `obj` over the stored object, if that is still at revision `expected`; the object as
+/// written.
 pub async fn update(
     store: &dyn Store,
     res: &ResourceInfo,
     ns: Option<&str>,
     name: &str,
-    obj: &Value,
+    obj: Value,
     expected: i64,
 ) -> Result<Value, ApiError> {
-    let bytes = encode_for_store(&to_storage(res, obj.clone()))?;
+    let bytes = storage_bytes(res, &obj)?;
     let kv = store
         .update(
             Bytes::from(key(res, ns, name)),
@@ -166,10 +165,29 @@ pub async fn update(
         )
         .await
         .map_err(|e| store_error(res, name, e))?;
-    Ok(from_storage(
-        res,
-        decode_stored(&kv.value, kv.mod_revision)?,
-    ))
+    written(res, obj, &kv)
+}
+
+/// The bytes `obj` is stored as.
+fn storage_bytes(res: &ResourceInfo, obj: &Value) -> Result<Vec<u8>, ApiError> {
+    if is_events_v1(res) {
+        encode_for_store(&to_storage(res, obj.clone()))
+    } else {
+        encode_for_store(obj)
+    }
+}
+
+/// The object a write stored, in the form of `res`: the object written, with the write's
+/// revision as its resourceVersion. Decoding the stored bytes again would give the same object
+/// at the cost of a parse; only events.k8s.io, stored in the core form, is converted back.
+fn written(res: &ResourceInfo, obj: Value, kv: &KeyValue) -> Result<Value, ApiError> {
+    if is_events_v1(res) {
+        return Ok(from_storage(
+            res,
+            decode_stored(&kv.value, kv.mod_revision)?,
+        ));
+    }
+    Ok(with_resource_version(obj, kv.mod_revision))
 }
 
 pub async fn delete(

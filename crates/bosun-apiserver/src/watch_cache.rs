@@ -14,13 +14,13 @@
 //! again and starts a new generation; watchers of the old one see their stream end and, as
 //! every client does, watch again from their last revision.
 
-use crate::object::stored_json_with_rv;
+use crate::object::stored_parts;
 use bosun_api::ResourceInfo;
-use bosun_api::selector::field_set;
+use bosun_api::selector::{field_roots, field_set};
 use bosun_store::{Consistency, EventKind, KeyValue, RangeRequest, Store, WatchRequest};
 use bytes::Bytes;
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -45,7 +45,7 @@ pub struct CachedObject {
 impl CachedObject {
     /// Decode a stored key-value (`revision` becomes its resourceVersion).
     fn decode(res: &ResourceInfo, key: Bytes, value: &[u8], revision: i64) -> Option<Self> {
-        let (json, meta) = stored_json_with_rv(value, revision).ok()?;
+        let (json, meta, members) = stored_parts(value, revision).ok()?;
         let labels = meta
             .get("labels")
             .and_then(Value::as_object)
@@ -55,12 +55,16 @@ impl CachedObject {
                     .collect()
             })
             .unwrap_or_default();
-        // Only decode the whole object when the resource has fields beyond metadata.
-        let full: Value = if field_set_needs_body(res) {
-            serde_json::from_slice(&json).ok()?
-        } else {
-            json!({"metadata": meta})
-        };
+        // Beside the metadata, decode only the members the resource's fields live in (a
+        // pod's spec and status), not the whole object again.
+        let mut full = serde_json::Map::new();
+        for root in field_roots(res) {
+            if let Some(raw) = members.get(root) {
+                full.insert(root.to_string(), serde_json::from_str(raw.get()).ok()?);
+            }
+        }
+        full.insert("metadata".into(), meta);
+        let full = Value::Object(full);
         Some(Self {
             key,
             revision,
@@ -74,11 +78,6 @@ impl CachedObject {
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.json).unwrap_or(Value::Null)
     }
-}
-
-fn field_set_needs_body(res: &ResourceInfo) -> bool {
-    // metadata.name and metadata.namespace are always there; anything else is in the body.
-    field_set(res, &json!({})).len() > 2
 }
 
 /// One change: the object after it (for a delete, the object as it was, at the delete's
@@ -456,6 +455,7 @@ impl Drop for WatchCaches {
 mod tests {
     use super::*;
     use bosun_store::{MemoryStore, Op, Txn};
+    use serde_json::json;
 
     fn configmaps() -> &'static ResourceInfo {
         bosun_api::resources::find("", "v1", "configmaps").expect("configmaps")
@@ -644,6 +644,44 @@ mod tests {
         let name = bosun_api::FieldSelector::parse("metadata.name=p,metadata.namespace=a", pods())
             .expect("selector");
         assert!(name.matches_set(fields));
+    }
+
+    #[test]
+    fn decoding_the_field_roots_only_keeps_every_selectable_field() {
+        // Fields read from paths other than their names (status.podIPs, source.component,
+        // reportingComponent) and members no field needs (managedFields, containers).
+        let cases = [
+            (
+                pods(),
+                json!({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "p", "namespace": "a", "labels": {"app": "x"},
+                        "managedFields": [{"manager": "m", "fieldsV1": {"f:spec": {}}}]},
+                    "spec": {"nodeName": "n1", "schedulerName": "s", "restartPolicy": "Never",
+                        "hostNetwork": true, "serviceAccountName": "sa",
+                        "containers": [{"name": "c", "image": "i"}]},
+                    "status": {"phase": "Running", "podIPs": [{"ip": "10.0.0.2"}],
+                        "podIP": "10.0.0.1", "nominatedNodeName": "n2"}}),
+            ),
+            (
+                bosun_api::resources::find("", "v1", "events").expect("events"),
+                json!({"apiVersion": "v1", "kind": "Event",
+                    "metadata": {"name": "e", "namespace": "a"},
+                    "involvedObject": {"kind": "Pod", "name": "p", "uid": "u"},
+                    "reason": "Scheduled", "type": "Normal", "reportingComponent": "r",
+                    "message": "m"}),
+            ),
+            (
+                bosun_api::resources::find("batch", "v1", "jobs").expect("jobs"),
+                json!({"metadata": {"name": "j", "namespace": "a"}, "status": {"succeeded": 3}}),
+            ),
+        ];
+        for (res, obj) in cases {
+            let bytes = obj.to_string();
+            let cached = CachedObject::decode(res, Bytes::from_static(b"k"), bytes.as_bytes(), 9)
+                .expect("decodes");
+            let whole = crate::object::decode_stored(bytes.as_bytes(), 9).expect("decodes");
+            assert_eq!(cached.fields, field_set(res, &whole), "{}", res.plural);
+        }
     }
 
     #[tokio::test]
