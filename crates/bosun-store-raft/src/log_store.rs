@@ -316,20 +316,28 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let purged =
             encode(&Some(log_id)).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
-        self.blocking(move |db| {
-            let write = |e: redb::Error| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e);
-            let txn = db.begin_write().map_err(|e| write(e.into()))?;
-            {
-                let mut meta = txn.open_table(META).map_err(|e| write(e.into()))?;
-                meta.insert(KEY_PURGED, purged.as_slice())
-                    .map_err(|e| write(e.into()))?;
-                let mut table = txn.open_table(LOGS).map_err(|e| write(e.into()))?;
-                table
-                    .retain_in(..=log_id.index, |_, _| false)
-                    .map_err(|e| write(e.into()))?;
-            }
-            txn.commit().map_err(|e| write(e.into()))
-        })
-        .await
+        let started = std::time::Instant::now();
+        let done = self
+            .blocking(move |db| {
+                let write = |e: redb::Error| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e);
+                let txn = db.begin_write().map_err(|e| write(e.into()))?;
+                {
+                    let mut meta = txn.open_table(META).map_err(|e| write(e.into()))?;
+                    meta.insert(KEY_PURGED, purged.as_slice())
+                        .map_err(|e| write(e.into()))?;
+                    let mut table = txn.open_table(LOGS).map_err(|e| write(e.into()))?;
+                    table
+                        .retain_in(..=log_id.index, |_, _| false)
+                        .map_err(|e| write(e.into()))?;
+                }
+                txn.commit().map_err(|e| write(e.into()))
+            })
+            .await;
+        tracing::info!(
+            up_to = log_id.index,
+            ms = started.elapsed().as_millis() as u64,
+            "raft log purged"
+        );
+        done
     }
 }

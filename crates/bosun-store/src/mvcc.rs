@@ -12,7 +12,6 @@ use crate::types::{
 };
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::ops::Bound;
 
 /// One version of a key. `value == None` is a tombstone: the key was deleted at `mod_revision`.
@@ -37,11 +36,16 @@ impl Version {
 }
 
 /// The whole multi-version state.
+///
+/// The keys live in a persistent ordered map (`imbl`): a clone shares every node and costs
+/// nothing, and a write copies only the nodes on its path that a clone still holds. A raft
+/// member takes such a clone for each snapshot on the task that applies the log; with a
+/// `BTreeMap` that copy took 100–200 ms at 120,000 keys, and every write waited for it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mvcc {
     revision: Revision,
     compact_revision: Revision,
-    keys: BTreeMap<Bytes, Vec<Version>>,
+    keys: imbl::OrdMap<Bytes, Vec<Version>>,
 }
 
 impl Mvcc {
@@ -70,6 +74,11 @@ impl Mvcc {
     /// Revisions below this one have been forgotten.
     pub fn compact_revision(&self) -> Revision {
         self.compact_revision
+    }
+
+    /// How many keys have versions (tombstones included), at no cost.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
     }
 
     /// How many keys exist now (tombstones excluded).
@@ -300,18 +309,31 @@ impl Mvcc {
         if revision > self.revision {
             return Err(self.future(revision));
         }
-        self.keys.retain(|_, history| {
-            // Index of the first version at or after the compaction point.
-            let keep_from = history.partition_point(|v| v.mod_revision < revision);
-            let cut = match keep_from.checked_sub(1) {
-                // The newest version before the point stays when it is a live value: it is
-                // what a read at `revision` sees.
-                Some(last_before) if history[last_before].value.is_some() => last_before,
-                _ => keep_from,
-            };
-            history.drain(..cut);
-            !history.is_empty()
-        });
+        // Only the keys with versions to forget change (the map's nodes a snapshot may still
+        // share are copied for those alone).
+        let cuts: Vec<(Bytes, usize)> = self
+            .keys
+            .iter()
+            .filter_map(|(key, history)| {
+                // Index of the first version at or after the compaction point.
+                let keep_from = history.partition_point(|v| v.mod_revision < revision);
+                let cut = match keep_from.checked_sub(1) {
+                    // The newest version before the point stays when it is a live value: it
+                    // is what a read at `revision` sees.
+                    Some(last_before) if history[last_before].value.is_some() => last_before,
+                    _ => keep_from,
+                };
+                (cut > 0).then(|| (key.clone(), cut))
+            })
+            .collect();
+        for (key, cut) in cuts {
+            if let Some(history) = self.keys.get_mut(&key) {
+                history.drain(..cut);
+                if history.is_empty() {
+                    self.keys.remove(&key);
+                }
+            }
+        }
         self.compact_revision = revision;
         Ok(())
     }
