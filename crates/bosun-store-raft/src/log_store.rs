@@ -226,7 +226,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
-        let last_purged_log_id: Option<LogId> = self.read_meta(KEY_PURGED)?;
+        // Stored as an Option (see `purge`): decoded as a bare LogId it read its tag as the
+        // term and every field shifted by one, so a restarted member misplaced its log's start.
+        let last_purged_log_id = self.read_meta::<Option<LogId>>(KEY_PURGED)?.flatten();
         let last_log_id = self.last_entry_log_id()?.or(last_purged_log_id);
         Ok(LogState {
             last_purged_log_id,
@@ -339,5 +341,54 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             "raft log purged"
         );
         done
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_id(term: u64, node: NodeId, index: u64) -> LogId {
+        LogId::new(openraft::CommittedLeaderId::new(term, node), index)
+    }
+
+    /// Entries as `append` writes them, without openraft's flush callback.
+    fn put_entries(store: &LogStore, ids: &[LogId]) {
+        let txn = store.db.begin_write().expect("write");
+        {
+            let mut table = txn.open_table(LOGS).expect("table");
+            for id in ids {
+                let entry = Entry {
+                    log_id: *id,
+                    payload: openraft::EntryPayload::Blank,
+                };
+                table
+                    .insert(id.index, encode(&entry).expect("encode").as_slice())
+                    .expect("insert");
+            }
+        }
+        txn.commit().expect("commit");
+    }
+
+    #[tokio::test]
+    async fn a_reopened_log_reports_where_it_was_purged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ids: Vec<LogId> = (1..=20).map(|i| log_id(7, 2, i)).collect();
+        {
+            let mut store = LogStore::open(dir.path(), "c", 1, 1 << 20).expect("open");
+            put_entries(&store, &ids);
+            store.purge(ids[11]).await.expect("purge");
+            let state = store.get_log_state().await.expect("state");
+            assert_eq!(state.last_purged_log_id, Some(ids[11]));
+            assert_eq!(state.last_log_id, Some(ids[19]));
+        }
+        let mut store = LogStore::open(dir.path(), "c", 1, 1 << 20).expect("reopen");
+        let state = store.get_log_state().await.expect("state");
+        assert_eq!(state.last_purged_log_id, Some(ids[11]));
+        assert_eq!(state.last_log_id, Some(ids[19]));
+        let left = store.try_get_log_entries(0..=20).await.expect("read");
+        assert_eq!(left.first().map(|e| e.log_id), Some(ids[12]));
+        assert_eq!(left.len(), 8);
     }
 }
