@@ -137,6 +137,9 @@ impl<W: Write> Write for CrcWriter<W> {
 /// Bytes of a snapshot written between two syncs of its file.
 const SYNC_EVERY: usize = 8 << 20;
 
+/// Bytes per second a snapshot is written at, at most (a 260 MB state: 5 s).
+const WRITE_RATE: usize = 48 << 20;
+
 /// Write one length-prefixed record; returns the bytes written.
 fn write_record<W: Write, T: Serialize>(w: &mut W, value: &T) -> std::io::Result<usize> {
     let bytes = postcard::to_stdvec(value).map_err(std::io::Error::other)?;
@@ -164,13 +167,22 @@ pub fn write(dir: &Path, header: &Header, state: &Mvcc) -> Result<PathBuf, Snaps
     // Written to disk as it goes (as etcd's and RocksDB's bytes-per-sync): left to one fsync
     // at the end, hundreds of MB of dirty pages go out at once and the raft log's own fsyncs
     // wait behind them, stalling every write for the length of the flush.
-    let mut unsynced = 0usize;
+    // And at most WRITE_RATE: all members snapshot at the same log index, and at full speed
+    // their writes (and the kernel's writeback work for them) came in one burst with the
+    // requests being served.
+    let started = std::time::Instant::now();
+    let (mut unsynced, mut written) = (0usize, 0usize);
     for (key, versions) in state.entries() {
         unsynced += write_record(&mut w, &(key, versions)).map_err(io)?;
         if unsynced >= SYNC_EVERY {
             w.inner.flush().map_err(io)?;
             w.inner.get_ref().sync_data().map_err(io)?;
+            written += unsynced;
             unsynced = 0;
+            let due = std::time::Duration::from_secs_f64(written as f64 / WRITE_RATE as f64);
+            if let Some(early) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(early);
+            }
         }
     }
     let crc = w.crc.clone().finalize();
