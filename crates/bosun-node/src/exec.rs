@@ -120,6 +120,10 @@ fn frame(channel: u8, data: &[u8]) -> Message {
     Message::Binary(out.into())
 }
 
+/// How long a session holds the command's first output for a client that sends nothing (see
+/// [`serve`]).
+const CLIENT_STREAMS_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Run a session over an upgraded connection until the command ends or the client leaves
 /// (which ends the session: dropping it stops the command where the runtime can).
 pub async fn serve(socket: WebSocket, mut session: ExecSession, params: ExecParams) {
@@ -142,9 +146,18 @@ pub async fn serve(socket: WebSocket, mut session: ExecSession, params: ExecPara
         })
     });
     let mut client_open = true;
+    // Nothing goes to the client until it can take it: client-go's websocket executor (kubectl
+    // exec) reads the connection before it has created its streams and drops frames for streams
+    // it does not have yet, and a close that early fails the exec ("closed all streams"). A
+    // command like `echo` answers within a millisecond of the upgrade, so the output waits until
+    // the client has sent something (it has its streams then) or for CLIENT_STREAMS_WAIT.
+    let streams_created = tokio::time::sleep(CLIENT_STREAMS_WAIT);
+    tokio::pin!(streams_created);
+    let mut client_ready = false;
     loop {
         tokio::select! {
-            event = session.events.recv() => match event {
+            () = &mut streams_created, if !client_ready => client_ready = true,
+            event = session.events.recv(), if client_ready => match event {
                 Some(ExecEvent::Stdout(b)) if params.stdout || params.tty => {
                     if sink.send(frame(STDOUT, &b)).await.is_err() { break; }
                 }
@@ -166,20 +179,24 @@ pub async fn serve(socket: WebSocket, mut session: ExecSession, params: ExecPara
                 None => break,
             },
             message = incoming.next(), if client_open => match message {
-                Some(Ok(Message::Binary(data))) => match decode(&data) {
-                    ClientFrame::Stdin(bytes) => {
-                        let _ = stdin_tx.send(Some(bytes)).await;
-                    }
-                    ClientFrame::StdinClosed => {
-                        let _ = stdin_tx.send(None).await;
-                    }
-                    ClientFrame::Resize(size) => {
-                        if let Some(r) = &session.resize {
-                            let _ = r.send(size);
+                Some(Ok(Message::Binary(data))) => {
+                    // The client writes once its streams exist.
+                    client_ready = true;
+                    match decode(&data) {
+                        ClientFrame::Stdin(bytes) => {
+                            let _ = stdin_tx.send(Some(bytes)).await;
                         }
+                        ClientFrame::StdinClosed => {
+                            let _ = stdin_tx.send(None).await;
+                        }
+                        ClientFrame::Resize(size) => {
+                            if let Some(r) = &session.resize {
+                                let _ = r.send(size);
+                            }
+                        }
+                        ClientFrame::Other => {}
                     }
-                    ClientFrame::Other => {}
-                },
+                }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
                     client_open = false;
                     break;
