@@ -828,6 +828,7 @@ impl FieldSelector {
 }
 
 /// The value of `field` in `obj`, as the resource's selectable field set has it.
+/// (A field read from another path than its name must have that path in [`field_members`].)
 pub fn field_value(group: &str, plural: &str, field: &str, obj: &Value) -> String {
     let path = |p: &str| obj.pointer(p);
     match (group, plural, field) {
@@ -876,6 +877,45 @@ pub fn field_roots(res: &ResourceInfo) -> Vec<&'static str> {
     roots.sort_unstable();
     roots.dedup();
     roots
+}
+
+/// What the selectable fields beyond `metadata` read, one level deeper than [`field_roots`]:
+/// each top-level member with the members of it that [`field_value`] reads (empty: the whole
+/// member, as an event's `source` or a secret's `type`). A watch cache decodes these alone,
+/// not a pod's whole spec for its nodeName.
+pub fn field_members(res: &ResourceInfo) -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut out: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+    let mut add = |root: &'static str, member: Option<&'static str>| {
+        let i = match out.iter().position(|(r, _)| *r == root) {
+            Some(i) => i,
+            None => {
+                out.push((root, Vec::new()));
+                out.len() - 1
+            }
+        };
+        if let Some(m) = member
+            && !out[i].1.contains(&m)
+        {
+            out[i].1.push(m);
+        }
+    };
+    for f in supported_fields(res.group, res.plural) {
+        let mut parts = f.splitn(3, '.');
+        let root = parts.next().unwrap_or(f);
+        if root == "metadata" {
+            continue;
+        }
+        add(root, parts.next());
+        // field_value's fields read from other paths than their names.
+        match (res.group, res.plural, *f) {
+            ("", "pods", "status.podIP") => add("status", Some("podIPs")),
+            ("", "events", "source") => add("reportingComponent", None),
+            ("batch", "jobs", "status.successful") => add("status", Some("succeeded")),
+            _ => {}
+        }
+    }
+    out.sort_unstable();
+    out
 }
 
 /// Every selectable field of `obj` (`metadata.name`, `metadata.namespace` and the resource's
@@ -937,6 +977,47 @@ mod tests {
                 "type"
             ]
         );
+    }
+
+    #[test]
+    fn field_members_are_what_field_value_reads_below_each_root() {
+        let members =
+            |group, version, plural| field_members(find(group, version, plural).expect("res"));
+        assert_eq!(
+            members("", "v1", "pods"),
+            [
+                (
+                    "spec",
+                    vec![
+                        "nodeName",
+                        "restartPolicy",
+                        "schedulerName",
+                        "serviceAccountName",
+                        "hostNetwork"
+                    ]
+                ),
+                (
+                    "status",
+                    vec!["phase", "podIP", "podIPs", "nominatedNodeName"]
+                ),
+            ]
+        );
+        assert_eq!(members("", "v1", "secrets"), [("type", vec![])]);
+        assert_eq!(members("", "v1", "configmaps"), []);
+        let events = members("", "v1", "events");
+        assert!(events.contains(&("source", vec![])));
+        assert!(events.contains(&("reportingComponent", vec![])));
+        // Every root field_roots names is here, and nothing else.
+        for (group, version, plural) in [
+            ("", "v1", "pods"),
+            ("", "v1", "events"),
+            ("events.k8s.io", "v1", "events"),
+            ("batch", "v1", "jobs"),
+        ] {
+            let res = find(group, version, plural).expect("res");
+            let roots: Vec<_> = field_members(res).into_iter().map(|(r, _)| r).collect();
+            assert_eq!(roots, field_roots(res), "{plural}");
+        }
     }
 
     fn parse_err(s: &str) -> String {

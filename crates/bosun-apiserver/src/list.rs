@@ -313,11 +313,8 @@ async fn list_json_fast(
     query: &HashMap<String, String>,
 ) -> Result<Response> {
     let listed = read_list_with(state.store(), res, prefix, limit, query, |kv| {
-        let (bytes, meta) = crate::object::stored_json_with_rv(&kv.value, kv.mod_revision)?;
-        let matches = filter
-            .labels
-            .as_ref()
-            .is_none_or(|l| l.matches(&labels(&json!({"metadata": meta}))));
+        let (bytes, labels) = crate::object::stored_json_with_rv(&kv.value, kv.mod_revision)?;
+        let matches = filter.labels.as_ref().is_none_or(|l| l.matches(&labels));
         Ok(matches.then_some(bytes))
     })
     .await?;
@@ -533,6 +530,16 @@ async fn watch(
             "annotations": {"k8s.io/initial-events-end": "true"}}});
         initial.push(event_line("BOOKMARK", &bookmark));
     }
+    if cached.is_none() {
+        // Each change is decoded again for this watcher alone: worth counting and logging.
+        state.metrics().watch_from_store(res.plural);
+        tracing::info!(
+            resource = res.plural,
+            start_after,
+            cache_ready,
+            "watch: served by a store watch of its own (the cache is not ready or its window starts after the revision)"
+        );
+    }
     let live = match cached {
         Some(w) => cache_live(w, start_after, prefix, filter, render, bookmarks, timeout),
         None => match store_live(
@@ -613,7 +620,12 @@ fn cache_live(
                             let line = cached_event_line(&ev, &prefix, &filter, &render);
                             Some((line.into_iter().collect(), (backlog, live, skip_until, last_rev, false)))
                         }
-                        Err(_) => Some((vec![], (backlog, live, skip_until, last_rev, true))),
+                        Err(e) => {
+                            // A watcher that fell behind the broadcast, or a cache that re-listed:
+                            // the client watches again from its last revision.
+                            tracing::info!(resource = res.plural, error = %e, last_rev, "watch: ending a watch served by the cache");
+                            Some((vec![], (backlog, live, skip_until, last_rev, true)))
+                        }
                     }
                 }
             }

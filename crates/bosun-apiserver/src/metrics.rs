@@ -25,6 +25,11 @@ pub struct StoreLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    pub resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VerbLabels {
     pub verb: String,
     pub resource: String,
@@ -42,6 +47,7 @@ struct Inner {
     requests: Family<RequestLabels, Counter>,
     latency: Family<VerbLabels, Histogram>,
     watches: Gauge,
+    store_watches: Family<ResourceLabels, Counter>,
     store_latency: Family<StoreLabels, Histogram>,
 }
 
@@ -57,6 +63,7 @@ impl Default for Metrics {
             latency_histogram as fn() -> Histogram,
         );
         let watches = Gauge::default();
+        let store_watches = Family::<ResourceLabels, Counter>::default();
         let store_latency = Family::<StoreLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
         );
@@ -80,12 +87,18 @@ impl Default for Metrics {
             "Watches being served",
             watches.clone(),
         );
+        registry.register(
+            "apiserver_watches_from_store",
+            "Watches whose changes came from a store watch of their own (each change decoded again for them alone), not the watch cache: the cache was not loaded yet, or its window started after the watch's resourceVersion",
+            store_watches.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
                 requests,
                 latency,
                 watches,
+                store_watches,
                 store_latency,
             }),
         }
@@ -124,6 +137,16 @@ impl Metrics {
 
     pub fn watch_closed(&self) {
         self.inner.watches.dec();
+    }
+
+    /// A watch of `resource` served by a store watch of its own.
+    pub fn watch_from_store(&self, resource: &str) {
+        self.inner
+            .store_watches
+            .get_or_create(&ResourceLabels {
+                resource: resource.into(),
+            })
+            .inc();
     }
 
     /// The text exposition format.

@@ -285,26 +285,33 @@ pub fn encode_for_store(obj: &Value) -> Result<Vec<u8>, ApiError> {
 }
 
 /// A stored object re-encoded with its resourceVersion, without decoding more than its
-/// metadata (the LIST fast path); returns the JSON and the metadata.
-pub fn stored_json_with_rv(bytes: &[u8], revision: i64) -> Result<(Vec<u8>, Value), ApiError> {
-    stored_parts(bytes, revision).map(|(json, meta, _)| (json, meta))
+/// metadata's top level (the LIST fast path); returns the JSON and the labels.
+pub fn stored_json_with_rv(
+    bytes: &[u8],
+    revision: i64,
+) -> Result<(Vec<u8>, std::collections::BTreeMap<String, String>), ApiError> {
+    stored_parts(bytes, revision).map(|(json, meta, _)| (json, raw_labels(&meta)))
 }
 
-/// The top-level members of a stored object, undecoded.
+/// The members of a JSON object, undecoded.
 pub type RawMembers = std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>;
 
-/// [`stored_json_with_rv`], also returning the object's top-level members undecoded, so that
-/// a caller needing one of them decodes that one only.
-pub fn stored_parts(bytes: &[u8], revision: i64) -> Result<(Vec<u8>, Value, RawMembers), ApiError> {
+/// [`stored_json_with_rv`], returning the members of the object and of its metadata
+/// undecoded, so that a caller needing one of them decodes that one only. The metadata's
+/// members are copied as they are stored (managedFields is most of a small object's
+/// metadata) with `resourceVersion` set among them.
+pub fn stored_parts(
+    bytes: &[u8],
+    revision: i64,
+) -> Result<(Vec<u8>, RawMembers, RawMembers), ApiError> {
     let bad = |e: serde_json::Error| ApiError::internal(&format!("stored object: {e}"));
     let top: RawMembers = serde_json::from_slice(bytes).map_err(bad)?;
-    let mut meta: Value = match top.get("metadata") {
+    let mut meta: RawMembers = match top.get("metadata") {
         Some(raw) => serde_json::from_str(raw.get()).map_err(bad)?,
-        None => json!({}),
+        None => RawMembers::new(),
     };
-    if let Some(m) = meta.as_object_mut() {
-        m.insert("resourceVersion".into(), json!(revision.to_string()));
-    }
+    let rv = serde_json::value::RawValue::from_string(format!("\"{revision}\"")).map_err(bad)?;
+    meta.insert("resourceVersion".into(), rv);
     let mut out = Vec::with_capacity(bytes.len() + 32);
     out.push(b'{');
     let mut meta_written = false;
@@ -315,7 +322,7 @@ pub fn stored_parts(bytes: &[u8], revision: i64) -> Result<(Vec<u8>, Value, RawM
         serde_json::to_writer(&mut out, key).map_err(bad)?;
         out.push(b':');
         if key == "metadata" {
-            serde_json::to_writer(&mut out, &meta).map_err(bad)?;
+            write_members(&mut out, &meta).map_err(bad)?;
             meta_written = true;
         } else {
             out.extend_from_slice(raw.get().as_bytes());
@@ -326,10 +333,43 @@ pub fn stored_parts(bytes: &[u8], revision: i64) -> Result<(Vec<u8>, Value, RawM
             out.push(b',');
         }
         out.extend_from_slice(b"\"metadata\":");
-        serde_json::to_writer(&mut out, &meta).map_err(bad)?;
+        write_members(&mut out, &meta).map_err(bad)?;
     }
     out.push(b'}');
     Ok((out, meta, top))
+}
+
+/// An object of undecoded members, as JSON.
+fn write_members(out: &mut Vec<u8>, members: &RawMembers) -> Result<(), serde_json::Error> {
+    out.push(b'{');
+    for (i, (key, raw)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, key)?;
+        out.push(b':');
+        out.extend_from_slice(raw.get().as_bytes());
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// The labels among undecoded metadata members (values that are not strings are left out, as
+/// [`labels`] does).
+pub fn raw_labels(meta: &RawMembers) -> std::collections::BTreeMap<String, String> {
+    meta.get("labels")
+        .and_then(|raw| {
+            serde_json::from_str::<std::collections::BTreeMap<String, Value>>(raw.get()).ok()
+        })
+        .map(|m| {
+            m.into_iter()
+                .filter_map(|(k, v)| match v {
+                    Value::String(v) => Some((k, v)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Decode a stored object and set its resourceVersion.
@@ -483,10 +523,21 @@ mod tests {
         let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"metadata": "not it"},
             "metadata": {"name": "c", "labels": {"a": "b"}}, "zz": [1, {"x": null}]});
         let bytes = serde_json::to_vec(&obj).expect("encode");
-        let (fast, meta) = stored_json_with_rv(&bytes, 42).expect("fast path");
+        let (fast, labels) = stored_json_with_rv(&bytes, 42).expect("fast path");
         let fast: Value = serde_json::from_slice(&fast).expect("valid JSON");
         assert_eq!(fast, decode_stored(&bytes, 42).expect("decode"));
-        assert_eq!(meta["labels"]["a"], "b");
+        assert_eq!(labels.get("a").map(String::as_str), Some("b"));
+        // Metadata copied member by member: managedFields, a stored resourceVersion replaced,
+        // escapes and a label that is not a string (left out of the labels, as `labels` does).
+        let obj = json!({"metadata": {"name": "q\"x", "resourceVersion": "3", "uid": "u",
+            "labels": {"a": "b", "n": 1}, "managedFields": [{"manager": "m",
+            "fieldsV1": {"f:data": {".": {}, "f:k": {}}}}]}, "data": {"k": "v\u{e9}\n"}});
+        let bytes = serde_json::to_vec(&obj).expect("encode");
+        let (fast, got) = stored_json_with_rv(&bytes, 43).expect("fast path");
+        let fast: Value = serde_json::from_slice(&fast).expect("valid JSON");
+        assert_eq!(fast, decode_stored(&bytes, 43).expect("decode"));
+        assert_eq!(fast["metadata"]["resourceVersion"], "43");
+        assert_eq!(got, super::labels(&obj));
         let (bare, _) = stored_json_with_rv(b"{}", 7).expect("no metadata");
         assert_eq!(
             serde_json::from_slice::<Value>(&bare).expect("json"),

@@ -61,6 +61,15 @@ pub struct ApiServer {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// The resources whose watch caches start with the server: what the scheduler, the node
+/// agents and the controller manager watch in every cluster. The others' caches start on first
+/// use.
+pub const EAGER_CACHES: [(&str, &str, &str); 3] = [
+    ("", "v1", "pods"),
+    ("", "v1", "nodes"),
+    ("", "v1", "namespaces"),
+];
+
 impl ApiServer {
     pub async fn start(config: ApiServerConfig) -> Result<Self, StartError> {
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -86,6 +95,14 @@ impl ApiServer {
         )
         .with_kubelet_client(config.kubelet_client.clone())
         .with_max_watches(config.max_watches);
+        // As kube-apiserver starts its watch caches with its storage: a cache made on first
+        // use loads after the first client's LIST, so that client's watch from the LIST's
+        // revision is older than the cache and is served by a store watch of its own.
+        for (group, version, plural) in EAGER_CACHES {
+            if let Some(res) = bosun_api::resources::find(group, version, plural) {
+                state.watch_caches().get(res);
+            }
+        }
         let shutdown = CancellationToken::new();
         let tasks = vec![
             tokio::spawn(accept_loop(

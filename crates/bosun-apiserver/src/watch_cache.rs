@@ -14,21 +14,59 @@
 //! again and starts a new generation; watchers of the old one see their stream end and, as
 //! every client does, watch again from their last revision.
 
-use crate::object::stored_parts;
+use crate::object::{RawMembers, raw_labels, stored_parts};
 use bosun_api::ResourceInfo;
-use bosun_api::selector::{field_roots, field_set};
+use bosun_api::selector::{field_members, field_set};
 use bosun_store::{Consistency, EventKind, KeyValue, RangeRequest, Store, WatchRequest};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-/// How many recent changes each cache keeps for watchers that start behind it.
-pub const DEFAULT_WINDOW: usize = 4096;
+/// How many recent changes a cache keeps for watchers that start behind it (a watcher that
+/// reconnects from its last revision, a client that watches from the revision of a LIST it
+/// made a moment ago). As kube-apiserver sizes its watch cache, the window keeps the last `min`
+/// changes always and, up to `max`, every change younger than `fresh`: under thousands of
+/// writes a second a fixed count covers only a second or two, and a watcher that asks for an
+/// older revision has to be served by a store watch of its own, which decodes every change
+/// again (or, in Kubernetes, is told to list again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub min: usize,
+    pub max: usize,
+    pub fresh: Duration,
+}
+
+impl Window {
+    /// Exactly the last `n` changes, whatever their age.
+    pub const fn fixed(n: usize) -> Self {
+        Self {
+            min: n,
+            max: n,
+            fresh: Duration::ZERO,
+        }
+    }
+
+    /// Whether a window of `len` changes whose oldest is `oldest_age` old drops that one.
+    pub fn drops_oldest(&self, len: usize, oldest_age: Duration) -> bool {
+        len > self.max || (len > self.min && oldest_age > self.fresh)
+    }
+}
+
+/// kube-apiserver's bounds: at least 4,096 changes here (its lower bound is 100), at most
+/// 100 × 1,024, and the changes of the last 75 s (its `eventFreshDuration`) between the two.
+pub const DEFAULT_WINDOW: Window = Window {
+    min: 4096,
+    max: 100 * 1024,
+    fresh: Duration::from_secs(75),
+};
+
+/// How often a cache drops the changes that left its window while no new change came.
+const TRIM_EVERY: Duration = Duration::from_secs(5);
 
 /// One object as the cache holds it.
 #[derive(Debug)]
@@ -43,27 +81,42 @@ pub struct CachedObject {
 }
 
 impl CachedObject {
-    /// Decode a stored key-value (`revision` becomes its resourceVersion).
+    /// Decode a stored key-value (`revision` becomes its resourceVersion). The JSON is the
+    /// stored one with the resourceVersion spliced into its metadata; of the rest, only the
+    /// labels, the name and namespace and the members the selectable fields read are decoded
+    /// (a pod's spec.nodeName, not its containers).
     fn decode(res: &ResourceInfo, key: Bytes, value: &[u8], revision: i64) -> Option<Self> {
         let (json, meta, members) = stored_parts(value, revision).ok()?;
-        let labels = meta
-            .get("labels")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        // Beside the metadata, decode only the members the resource's fields live in (a
-        // pod's spec and status), not the whole object again.
-        let mut full = serde_json::Map::new();
-        for root in field_roots(res) {
-            if let Some(raw) = members.get(root) {
-                full.insert(root.to_string(), serde_json::from_str(raw.get()).ok()?);
+        let labels = raw_labels(&meta);
+        let mut name_ns = serde_json::Map::new();
+        for k in ["name", "namespace"] {
+            if let Some(raw) = meta.get(k) {
+                name_ns.insert(k.to_string(), serde_json::from_str(raw.get()).ok()?);
             }
         }
-        full.insert("metadata".into(), meta);
+        let mut full = serde_json::Map::new();
+        full.insert("metadata".into(), Value::Object(name_ns));
+        for (root, wanted) in field_members(res) {
+            let Some(raw) = members.get(root) else {
+                continue;
+            };
+            let value = if wanted.is_empty() {
+                serde_json::from_str(raw.get()).ok()?
+            } else {
+                // A root that is not an object has none of the members fields read.
+                let Ok(inner) = serde_json::from_str::<RawMembers>(raw.get()) else {
+                    continue;
+                };
+                let mut picked = serde_json::Map::new();
+                for m in wanted {
+                    if let Some(raw) = inner.get(m) {
+                        picked.insert(m.to_string(), serde_json::from_str(raw.get()).ok()?);
+                    }
+                }
+                Value::Object(picked)
+            };
+            full.insert(root.to_string(), value);
+        }
         let full = Value::Object(full);
         Some(Self {
             key,
@@ -95,8 +148,8 @@ struct State {
     objects: BTreeMap<Bytes, Arc<CachedObject>>,
     /// The newest revision the cache has applied (at least its initial list's).
     revision: i64,
-    /// Changes after `window_start`, oldest first.
-    window: VecDeque<Arc<CachedEvent>>,
+    /// Changes after `window_start`, oldest first, each with when it was applied.
+    window: VecDeque<(Instant, Arc<CachedEvent>)>,
     window_start: i64,
     /// False until the first list is in, and while the cache re-lists.
     ready: bool,
@@ -112,7 +165,7 @@ pub struct WatchCache {
     prefix: String,
     state: RwLock<State>,
     ready: tokio::sync::watch::Sender<bool>,
-    capacity: usize,
+    window: Window,
 }
 
 /// Why a cache cannot serve a request; the caller reads the store instead.
@@ -142,8 +195,8 @@ pub struct CacheList {
 }
 
 impl WatchCache {
-    fn new(res: &'static ResourceInfo, prefix: String, capacity: usize) -> Self {
-        let (live, _) = broadcast::channel(capacity.max(16));
+    fn new(res: &'static ResourceInfo, prefix: String, window: Window) -> Self {
+        let (live, _) = broadcast::channel(window.min.max(16));
         Self {
             res,
             prefix,
@@ -156,7 +209,7 @@ impl WatchCache {
                 live,
             }),
             ready: tokio::sync::watch::Sender::new(false),
-            capacity,
+            window,
         }
     }
 
@@ -231,8 +284,8 @@ impl WatchCache {
         let backlog: Vec<_> = state
             .window
             .iter()
-            .filter(|e| e.revision > revision)
-            .cloned()
+            .filter(|(_, e)| e.revision > revision)
+            .map(|(_, e)| e.clone())
             .collect();
         Ok(CacheWatch {
             backlog,
@@ -277,7 +330,7 @@ impl WatchCache {
                 _ => break,
             }
         }
-        let (live, _) = broadcast::channel(self.capacity.max(16));
+        let (live, _) = broadcast::channel(self.window.min.max(16));
         {
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
             *state = State {
@@ -333,14 +386,29 @@ impl WatchCache {
             object,
             prev: prev_cached,
         });
-        state.window.push_back(event.clone());
-        while state.window.len() > self.capacity {
-            if let Some(old) = state.window.pop_front() {
-                state.window_start = state.window_start.max(old.revision);
-            }
-        }
+        let now = Instant::now();
+        state.window.push_back((now, event.clone()));
+        self.trim(&mut state, now);
         // No receivers is not an error: nobody watches right now.
         let _ = state.live.send(event);
+    }
+
+    /// Drop the oldest changes that have left the window.
+    fn trim(&self, state: &mut State, now: Instant) {
+        while let Some((at, old)) = state.window.front()
+            && self
+                .window
+                .drops_oldest(state.window.len(), now.saturating_duration_since(*at))
+        {
+            state.window_start = state.window_start.max(old.revision);
+            state.window.pop_front();
+        }
+    }
+
+    /// Drop stale changes when no write came to do it.
+    fn trim_now(&self) {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        self.trim(&mut state, Instant::now());
     }
 
     /// Feed the cache until `shutdown`: load, follow the store watch, re-load when it breaks.
@@ -377,9 +445,14 @@ impl WatchCache {
                 }
             };
             backoff = Duration::from_millis(100);
+            let mut trim = tokio::time::interval(TRIM_EVERY);
             loop {
                 let next = tokio::select! {
                     _ = shutdown.cancelled() => return,
+                    _ = trim.tick() => {
+                        self.trim_now();
+                        continue;
+                    }
                     next = events.next() => next,
                 };
                 match next {
@@ -406,16 +479,16 @@ impl WatchCache {
 pub struct WatchCaches {
     store: Arc<dyn Store>,
     caches: Mutex<HashMap<String, Arc<WatchCache>>>,
-    capacity: usize,
+    window: Window,
     shutdown: CancellationToken,
 }
 
 impl WatchCaches {
-    pub fn new(store: Arc<dyn Store>, capacity: usize) -> Self {
+    pub fn new(store: Arc<dyn Store>, window: Window) -> Self {
         Self {
             store,
             caches: Mutex::new(HashMap::new()),
-            capacity,
+            window,
             shutdown: CancellationToken::new(),
         }
     }
@@ -429,7 +502,7 @@ impl WatchCaches {
         }
         // Resources that share storage share the cache, which keeps the stored form.
         let stored = crate::registry::storage_resource(res);
-        let cache = Arc::new(WatchCache::new(stored, prefix.clone(), self.capacity));
+        let cache = Arc::new(WatchCache::new(stored, prefix.clone(), self.window));
         caches.insert(prefix, cache.clone());
         tokio::spawn(
             cache
@@ -483,7 +556,7 @@ mod tests {
     async fn ready_cache(
         store: Arc<MemoryStore>,
         res: &'static ResourceInfo,
-        window: usize,
+        window: Window,
     ) -> (WatchCaches, Arc<WatchCache>) {
         let caches = WatchCaches::new(store, window);
         let cache = caches.get(res);
@@ -513,7 +586,7 @@ mod tests {
             cm("one", "a", "x"),
         )
         .await;
-        let (_caches, cache) = ready_cache(store.clone(), configmaps(), 16).await;
+        let (_caches, cache) = ready_cache(store.clone(), configmaps(), Window::fixed(16)).await;
         let r2 = put(
             &store,
             "/registry/core/configmaps/b/two",
@@ -561,7 +634,7 @@ mod tests {
     #[tokio::test]
     async fn a_watch_gets_the_changes_after_its_revision_then_live_ones_in_order() {
         let store = Arc::new(MemoryStore::default());
-        let (_caches, cache) = ready_cache(store.clone(), configmaps(), 16).await;
+        let (_caches, cache) = ready_cache(store.clone(), configmaps(), Window::fixed(16)).await;
         let r1 = put(
             &store,
             "/registry/core/configmaps/a/one",
@@ -600,7 +673,7 @@ mod tests {
     #[tokio::test]
     async fn a_revision_older_than_the_window_is_refused() {
         let store = Arc::new(MemoryStore::default());
-        let (_caches, cache) = ready_cache(store.clone(), configmaps(), 2).await;
+        let (_caches, cache) = ready_cache(store.clone(), configmaps(), Window::fixed(2)).await;
         let first = put(&store, "/registry/core/configmaps/a/c0", cm("c0", "a", "x")).await;
         let mut last = first;
         for i in 1..5 {
@@ -624,10 +697,87 @@ mod tests {
         assert_eq!(w.after, last + 100);
     }
 
+    #[test]
+    fn the_window_keeps_its_minimum_then_fresh_changes_up_to_its_maximum() {
+        let w = Window {
+            min: 2,
+            max: 4,
+            fresh: Duration::from_secs(75),
+        };
+        let old = Duration::from_secs(76);
+        let young = Duration::from_secs(1);
+        // Never below the minimum, however old.
+        assert!(!w.drops_oldest(2, old));
+        // Between the bounds: only what is older than `fresh` goes.
+        assert!(w.drops_oldest(3, old));
+        assert!(!w.drops_oldest(3, young));
+        assert!(!w.drops_oldest(4, Duration::from_secs(75)));
+        // Never above the maximum, however young.
+        assert!(w.drops_oldest(5, young));
+        let fixed = Window::fixed(2);
+        assert!(!fixed.drops_oldest(2, old));
+        assert!(fixed.drops_oldest(3, Duration::ZERO));
+    }
+
+    /// `n` ConfigMap changes; the revision of the first and of the last.
+    async fn changes(store: &MemoryStore, n: usize) -> (i64, i64) {
+        let first = put(store, "/registry/core/configmaps/a/c0", cm("c0", "a", "x")).await;
+        let mut last = first;
+        for i in 1..n {
+            last = put(
+                store,
+                &format!("/registry/core/configmaps/a/c{i}"),
+                cm("c", "a", "x"),
+            )
+            .await;
+        }
+        (first, last)
+    }
+
+    #[tokio::test]
+    async fn a_watcher_behind_more_than_the_minimum_is_served_while_its_changes_are_fresh() {
+        let store = Arc::new(MemoryStore::default());
+        let window = Window {
+            min: 2,
+            max: 6,
+            fresh: Duration::from_secs(3600),
+        };
+        let (_caches, cache) = ready_cache(store.clone(), configmaps(), window).await;
+        let (first, last) = changes(&store, 5).await;
+        until_revision(&cache, last).await;
+        let w = cache
+            .watch(first - 1)
+            .expect("five fresh changes are within the maximum");
+        assert_eq!(w.backlog.len(), 5);
+        assert_eq!(w.backlog[0].revision, first);
+        // Past the maximum the oldest go, fresh or not.
+        let (_, last) = changes(&store, 3).await;
+        until_revision(&cache, last).await;
+        assert_eq!(cache.watch(first - 1).err(), Some(Unservable::TooOld));
+        assert_eq!(cache.watch(last - 6).map(|w| w.backlog.len()), Ok(6));
+    }
+
+    #[tokio::test]
+    async fn stale_changes_leave_the_window_down_to_its_minimum_without_new_writes() {
+        let store = Arc::new(MemoryStore::default());
+        let window = Window {
+            min: 2,
+            max: 100,
+            fresh: Duration::from_millis(50),
+        };
+        let (_caches, cache) = ready_cache(store.clone(), configmaps(), window).await;
+        let (first, last) = changes(&store, 5).await;
+        until_revision(&cache, last).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cache.trim_now();
+        assert_eq!(cache.watch(first - 1).err(), Some(Unservable::TooOld));
+        assert_eq!(cache.watch(last - 2).map(|w| w.backlog.len()), Ok(2));
+    }
+
     #[tokio::test]
     async fn selectable_fields_are_kept_for_field_selectors() {
         let store = Arc::new(MemoryStore::default());
-        let (_caches, cache) = ready_cache(store.clone(), pods(), 16).await;
+        let (_caches, cache) = ready_cache(store.clone(), pods(), Window::fixed(16)).await;
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"},
             "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}});
         let r = put(&store, "/registry/core/pods/a/p", pod.clone()).await;
@@ -687,7 +837,7 @@ mod tests {
     #[tokio::test]
     async fn stopping_the_caches_ends_their_tasks_and_live_streams() {
         let store = Arc::new(MemoryStore::default());
-        let (caches, cache) = ready_cache(store.clone(), configmaps(), 16).await;
+        let (caches, cache) = ready_cache(store.clone(), configmaps(), Window::fixed(16)).await;
         let (_, mut w) = cache.list_and_watch("/").expect("ready");
         caches.stop();
         drop(caches);
