@@ -771,11 +771,12 @@ async fn update_scale(state: &AppState, call: &Call) -> Result<Response> {
     Err(ApiError::conflict(res, name).into())
 }
 
-/// POST pods/<name>/binding: set spec.nodeName once. As kube-apiserver's binding starts from
-/// its watch cache's copy, the first attempt reads this replica's copy of the pod (no round
-/// trip to the raft leader) and writes with a compare-and-swap on its revision; when that copy
-/// turns out stale (the write conflicts, or the copy is missing or another pod's), the pod is
-/// read again linearizably and the binding decided on that.
+/// POST pods/<name>/binding: set spec.nodeName once (see [`crate::binding`]). As
+/// kube-apiserver's binding starts from its watch cache's copy, the first attempt reads this
+/// replica's copy of the pod (no round trip to the raft leader) and writes with a
+/// compare-and-swap on its revision; when that copy turns out stale (the write conflicts, or
+/// the copy is missing or another pod's), the pod is read again linearizably and the binding
+/// decided on that.
 async fn bind(state: &AppState, call: &Call) -> Result<Response> {
     let res = call.res();
     let name = call.target.name.as_deref().unwrap_or_default();
@@ -787,7 +788,8 @@ async fn bind(state: &AppState, call: &Call) -> Result<Response> {
         .ok_or_else(|| {
             ApiError::invalid(res, name, vec![bosun_api::Cause::required("target.name")])
         })?;
-    let local = registry::get_at(
+    let now = object::now_rfc3339();
+    let local = registry::get_raw_at(
         state.store(),
         res,
         call.ns(),
@@ -795,18 +797,25 @@ async fn bind(state: &AppState, call: &Call) -> Result<Response> {
         bosun_store::Consistency::Serializable,
     )
     .await;
-    if let Ok(old) = local
-        && let Ok(new) = bound_pod(res, name, &binding, node, &old.object)
+    if let Ok((old, revision)) = local
+        && let Ok(new) = crate::binding::bound_pod(res, name, &binding, node, &old, &now)
     {
-        match registry::update(state.store(), res, call.ns(), name, new, old.mod_revision).await {
+        match registry::update_raw(state.store(), res, call.ns(), name, new, revision).await {
             Ok(_) => return Ok(binding_created()),
             Err(e) if e.code() == 409 => {} // the copy was stale: decide again on a fresh read
             Err(e) => return Err(e.into()),
         }
     }
-    let old = registry::get(state.store(), res, call.ns(), name).await?;
-    let new = bound_pod(res, name, &binding, node, &old.object)?;
-    registry::update(state.store(), res, call.ns(), name, new, old.mod_revision).await?;
+    let (old, revision) = registry::get_raw_at(
+        state.store(),
+        res,
+        call.ns(),
+        name,
+        bosun_store::Consistency::Linearizable,
+    )
+    .await?;
+    let new = crate::binding::bound_pod(res, name, &binding, node, &old, &now)?;
+    registry::update_raw(state.store(), res, call.ns(), name, new, revision).await?;
     Ok(binding_created())
 }
 
@@ -815,69 +824,4 @@ fn binding_created() -> Response {
         StatusCode::CREATED,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
     )
-}
-
-/// The pod `old` bound to `node` by `binding`: spec.nodeName set, the binding's annotations
-/// copied, PodScheduled=True; a conflict when it is bound already or is not the binding's pod.
-fn bound_pod(
-    res: &ResourceInfo,
-    name: &str,
-    binding: &Value,
-    node: &str,
-    old: &Value,
-) -> Result<Value, ApiError> {
-    if let Some(current) = old
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-    {
-        return Err(ApiError::conflict_message(
-            res,
-            name,
-            &format!("pod {name} is already assigned to node \"{current}\""),
-        ));
-    }
-    if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str)
-        && Some(uid) != old.pointer("/metadata/uid").and_then(Value::as_str)
-    {
-        return Err(ApiError::conflict_message(
-            res,
-            name,
-            &format!("Precondition failed: UID in precondition: {uid}"),
-        ));
-    }
-    let mut new = old.clone();
-    if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
-        spec.insert("nodeName".into(), json!(node));
-    }
-    // As kube-apiserver does, the binding's annotations are copied onto the pod.
-    if let Some(annotations) = binding
-        .pointer("/metadata/annotations")
-        .and_then(Value::as_object)
-        && !annotations.is_empty()
-    {
-        let meta = meta_mut(&mut new)?;
-        let target = meta.entry("annotations").or_insert_with(|| json!({}));
-        if let Some(target) = target.as_object_mut() {
-            for (k, v) in annotations {
-                target.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    let status = new
-        .as_object_mut()
-        .map(|m| m.entry("status").or_insert_with(|| json!({})));
-    if let Some(conds) = status.and_then(Value::as_object_mut) {
-        let mut conditions: Vec<Value> = conds
-            .get("conditions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"))
-            .collect();
-        conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": object::now_rfc3339()}));
-        conds.insert("conditions".into(), json!(conditions));
-    }
-    Ok(new)
 }

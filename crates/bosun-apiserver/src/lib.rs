@@ -9,6 +9,7 @@
 //! resource's [`watch_cache`] where it can. Types, selectors, tables and Status
 //! errors come from `bosun-api`.
 
+pub mod binding;
 pub mod bootstrap;
 pub mod defaults;
 pub mod eviction;

@@ -275,13 +275,18 @@ pub fn with_resource_version(mut obj: Value, revision: i64) -> Value {
 /// The object as stored (no resourceVersion: the store's mod revision is the truth).
 pub fn encode_for_store(obj: &Value) -> Result<Vec<u8>, ApiError> {
     let bytes = serde_json::to_vec(obj).map_err(|e| ApiError::internal(&format!("encode: {e}")))?;
-    if bytes.len() > MAX_OBJECT_BYTES {
+    check_size(bytes.len())?;
+    Ok(bytes)
+}
+
+/// 413 for an encoded object over [`MAX_OBJECT_BYTES`].
+pub fn check_size(len: usize) -> Result<(), ApiError> {
+    if len > MAX_OBJECT_BYTES {
         return Err(ApiError::too_large(&format!(
-            "the object is {} bytes; the limit is {MAX_OBJECT_BYTES} bytes",
-            bytes.len()
+            "the object is {len} bytes; the limit is {MAX_OBJECT_BYTES} bytes"
         )));
     }
-    Ok(bytes)
+    Ok(())
 }
 
 /// A stored object re-encoded with its resourceVersion, without decoding more than its
@@ -340,7 +345,7 @@ pub fn stored_parts(
 }
 
 /// An object of undecoded members, as JSON.
-fn write_members(out: &mut Vec<u8>, members: &RawMembers) -> Result<(), serde_json::Error> {
+pub fn write_members(out: &mut Vec<u8>, members: &RawMembers) -> Result<(), serde_json::Error> {
     out.push(b'{');
     for (i, (key, raw)) in members.iter().enumerate() {
         if i > 0 {

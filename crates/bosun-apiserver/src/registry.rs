@@ -131,6 +131,45 @@ pub async fn get_at(
     }
 }
 
+/// A stored object's bytes as they are stored, with the revision they were read at, for a
+/// caller that edits a few members without decoding the whole object (the pod binding).
+pub async fn get_raw_at(
+    store: &dyn Store,
+    res: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    consistency: Consistency,
+) -> Result<(Bytes, i64), ApiError> {
+    let k = key(res, ns, name);
+    match store.get(k.as_bytes(), consistency).await {
+        Ok(Some(kv)) => Ok((kv.value, kv.mod_revision)),
+        Ok(None) => Err(ApiError::not_found(res, name)),
+        Err(e) => Err(store_error(res, name, e)),
+    }
+}
+
+/// Write already-encoded `bytes` (of an object stored in its own form) over the stored object,
+/// if that is still at revision `expected`; the revision written.
+pub async fn update_raw(
+    store: &dyn Store,
+    res: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    bytes: Vec<u8>,
+    expected: i64,
+) -> Result<i64, ApiError> {
+    crate::object::check_size(bytes.len())?;
+    let kv = store
+        .update(
+            Bytes::from(key(res, ns, name)),
+            Bytes::from(bytes),
+            expected,
+        )
+        .await
+        .map_err(|e| store_error(res, name, e))?;
+    Ok(kv.mod_revision)
+}
+
 pub async fn create(
     store: &dyn Store,
     res: &ResourceInfo,
