@@ -332,20 +332,19 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
                         let _slot = slots.acquire().await;
                         let ok = bind(&client, &pod, &node, explanation).await;
                         if ok {
-                            let involved = Involved::pod(&pod);
-                            let message = format!(
-                                "Successfully assigned {}/{} to {node}",
-                                involved.namespace, involved.name
-                            );
-                            record(
-                                &recorder,
+                            record(&recorder, || {
+                                let involved = Involved::pod(&pod);
+                                let message = format!(
+                                    "Successfully assigned {}/{} to {node}",
+                                    involved.namespace, involved.name
+                                );
                                 Record {
                                     involved,
                                     type_: "Normal",
                                     reason: "Scheduled",
                                     message,
-                                },
-                            );
+                                }
+                            });
                         }
                         let _ = tx.send(BindResult { uid, ok });
                     });
@@ -513,19 +512,16 @@ async fn preempt(
                 continue;
             }
         }
-        record(
-            &recorder,
-            Record {
-                involved: Involved {
-                    namespace: v.namespace.clone(),
-                    name: v.name.clone(),
-                    uid: v.uid.clone(),
-                },
-                type_: "Normal",
-                reason: "Preempted",
-                message: format!("Preempted by pod {preemptor} on node {node}"),
+        record(&recorder, || Record {
+            involved: Involved {
+                namespace: v.namespace.clone(),
+                name: v.name.clone(),
+                uid: v.uid.clone(),
             },
-        );
+            type_: "Normal",
+            reason: "Preempted",
+            message: format!("Preempted by pod {preemptor} on node {node}"),
+        });
     }
 }
 
@@ -559,22 +555,17 @@ async fn mark_unschedulable(client: &kube::Client, pod: &Pod, reason: &str, mess
     }
 }
 
-/// Queue one of the scheduler's Events.
-fn record(recorder: &Recorder, record: Record) {
-    if let Some(event) = events::typed(&record, "default-scheduler", Timestamp::now()) {
-        recorder.record(event);
-    }
+/// Queue one of the scheduler's Events, made by `make` only when the recorder has room for it.
+fn record(recorder: &Recorder, make: impl FnOnce() -> Record) {
+    recorder.record_with(|| events::typed(&make(), "default-scheduler", Timestamp::now()));
 }
 
 /// Queue a FailedScheduling Event for `pod`.
 fn failed_scheduling(recorder: &Recorder, pod: &Pod, message: String) {
-    record(
-        recorder,
-        Record {
-            involved: Involved::pod(pod),
-            type_: "Warning",
-            reason: "FailedScheduling",
-            message,
-        },
-    );
+    record(recorder, || Record {
+        involved: Involved::pod(pod),
+        type_: "Warning",
+        reason: "FailedScheduling",
+        message,
+    });
 }
