@@ -5,7 +5,7 @@
 //! scheduler binds thousands of pods a second, and decoding each whole pod into a `Value`,
 //! copying and encoding it again was most of a binding's cost on the API server.
 
-use crate::object::{RawMembers, write_members};
+use crate::object::{RawMembers as Members, write_members};
 use bosun_api::{ApiError, ResourceInfo};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -19,12 +19,20 @@ fn raw(value: &impl serde::Serialize) -> Result<Box<RawValue>, ApiError> {
     serde_json::value::to_raw_value(value).map_err(internal)
 }
 
-/// The members of an object member, when it is an object; `None` when it is absent or not an
-/// object (left as it is).
-fn members_of(parent: &RawMembers, key: &str) -> Option<RawMembers> {
+/// The members of a member, when it is an object; `None` when it is absent or not an object
+/// (left as it is).
+fn members_of<'a>(parent: &Members<'a>, key: &str) -> Option<Members<'a>> {
     parent
         .get(key)
-        .and_then(|r| serde_json::from_str::<RawMembers>(r.get()).ok())
+        .and_then(|r| serde_json::from_str::<Members<'a>>(r.get()).ok())
+}
+
+/// A member as a string, when it is one.
+fn str_member(members: &Members, key: &str) -> Option<String> {
+    members
+        .get(key)
+        .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+        .and_then(|v| v.as_str().map(str::to_string))
 }
 
 /// The stored pod `old` bound to `node` by `binding`, encoded for the store, with
@@ -38,16 +46,14 @@ pub fn bound_pod(
     old: &[u8],
     now: &str,
 ) -> Result<Vec<u8>, ApiError> {
-    let mut top: RawMembers = serde_json::from_slice(old).map_err(internal)?;
-    let mut meta = members_of(&top, "metadata")
+    let top: Members = serde_json::from_slice(old).map_err(internal)?;
+    let meta = members_of(&top, "metadata")
         .ok_or_else(|| ApiError::internal("stored object: metadata is not an object"))?;
-    let mut spec = members_of(&top, "spec");
-    let current = spec
+    let spec = members_of(&top, "spec");
+    if let Some(current) = spec
         .as_ref()
-        .and_then(|s| s.get("nodeName"))
-        .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
-    if let Some(current) = current.as_ref().and_then(Value::as_str)
-        && !current.is_empty()
+        .and_then(|s| str_member(s, "nodeName"))
+        .filter(|n| !n.is_empty())
     {
         return Err(ApiError::conflict_message(
             res,
@@ -55,67 +61,92 @@ pub fn bound_pod(
             &format!("pod {name} is already assigned to node \"{current}\""),
         ));
     }
-    if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str) {
-        let stored = meta
-            .get("uid")
-            .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
-        if stored.as_ref().and_then(Value::as_str) != Some(uid) {
-            return Err(ApiError::conflict_message(
-                res,
-                name,
-                &format!("Precondition failed: UID in precondition: {uid}"),
-            ));
-        }
+    if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str)
+        && str_member(&meta, "uid").as_deref() != Some(uid)
+    {
+        return Err(ApiError::conflict_message(
+            res,
+            name,
+            &format!("Precondition failed: UID in precondition: {uid}"),
+        ));
     }
-    if let Some(spec) = spec.as_mut() {
-        spec.insert("nodeName".into(), raw(&node)?);
-    }
-    if let Some(annotations) = binding
+    // The members the binding writes, encoded once.
+    let node_raw = raw(&node)?;
+    let annotations = binding
         .pointer("/metadata/annotations")
         .and_then(Value::as_object)
         .filter(|a| !a.is_empty())
-    {
-        let existing = match meta.get("annotations") {
-            None => Some(BTreeMap::new()),
-            // Annotations that are not an object are left as they are.
-            Some(r) => serde_json::from_str::<BTreeMap<String, Box<RawValue>>>(r.get()).ok(),
-        };
-        if let Some(mut target) = existing {
-            for (k, v) in annotations {
-                target.insert(k.clone(), raw(v)?);
-            }
-            meta.insert("annotations".into(), raw(&target)?);
-        }
-    }
-    let status = match top.get("status") {
-        None => Some(RawMembers::new()),
+        .and_then(|added| {
+            let existing = match meta.get("annotations") {
+                None => Some(BTreeMap::new()),
+                // Annotations that are not an object are left as they are.
+                Some(r) => serde_json::from_str::<BTreeMap<String, Value>>(r.get()).ok(),
+            };
+            existing.map(|mut merged| {
+                merged.extend(added.iter().map(|(k, v)| (k.clone(), v.clone())));
+                merged
+            })
+        })
+        .map(|merged| raw(&merged))
+        .transpose()?;
+    let status_old = match top.get("status") {
+        None => Some(Members::new()),
         Some(_) => members_of(&top, "status"),
     };
-    if let Some(mut status) = status {
-        let mut conditions: Vec<Value> = status
-            .get("conditions")
-            .and_then(|r| serde_json::from_str::<Vec<Value>>(r.get()).ok())
-            .unwrap_or_default();
-        conditions.retain(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"));
-        conditions.push(json!({"type": "PodScheduled", "status": "True",
-            "lastProbeTime": null, "lastTransitionTime": now}));
-        status.insert("conditions".into(), raw(&conditions)?);
-        top.insert("status".into(), members_raw(&status)?);
-    }
-    if let Some(spec) = spec {
-        top.insert("spec".into(), members_raw(&spec)?);
-    }
-    top.insert("metadata".into(), members_raw(&meta)?);
-    let mut out = Vec::with_capacity(old.len() + 512);
-    write_members(&mut out, &top).map_err(internal)?;
-    Ok(out)
-}
+    let conditions = status_old
+        .as_ref()
+        .map(|status| {
+            let mut conditions: Vec<Value> = status
+                .get("conditions")
+                .and_then(|r| serde_json::from_str::<Vec<Value>>(r.get()).ok())
+                .unwrap_or_default();
+            conditions.retain(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"));
+            conditions.push(json!({"type": "PodScheduled", "status": "True",
+                "lastProbeTime": null, "lastTransitionTime": now}));
+            raw(&conditions)
+        })
+        .transpose()?;
 
-fn members_raw(members: &RawMembers) -> Result<Box<RawValue>, ApiError> {
-    let mut out = Vec::new();
-    write_members(&mut out, members).map_err(internal)?;
-    let text = String::from_utf8(out).map_err(|e| ApiError::internal(&e.to_string()))?;
-    RawValue::from_string(text).map_err(internal)
+    let mut meta = meta;
+    if let Some(a) = &annotations {
+        meta.insert("annotations".into(), a);
+    }
+    let mut spec = spec;
+    if let Some(spec) = spec.as_mut() {
+        spec.insert("nodeName".into(), &node_raw);
+    }
+    let mut status = status_old;
+    if let (Some(status), Some(c)) = (status.as_mut(), &conditions) {
+        status.insert("conditions".into(), c);
+    }
+    // The top level in key order (as stored), with the edited members written from their
+    // members and a status added when there was none.
+    let mut keys: Vec<&str> = top.keys().map(String::as_str).collect();
+    if status.is_some() && !top.contains_key("status") {
+        keys.push("status");
+        keys.sort_unstable();
+    }
+    let mut out = Vec::with_capacity(old.len() + 512);
+    out.push(b'{');
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, key).map_err(internal)?;
+        out.push(b':');
+        match (key, &spec, &status) {
+            ("metadata", _, _) => write_members(&mut out, &meta).map_err(internal)?,
+            ("spec", Some(spec), _) => write_members(&mut out, spec).map_err(internal)?,
+            ("status", _, Some(status)) => write_members(&mut out, status).map_err(internal)?,
+            _ => {
+                if let Some(raw) = top.get(key) {
+                    out.extend_from_slice(raw.get().as_bytes());
+                }
+            }
+        }
+    }
+    out.push(b'}');
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -298,8 +298,8 @@ pub fn stored_json_with_rv(
     stored_parts(bytes, revision).map(|(json, meta, _)| (json, raw_labels(&meta)))
 }
 
-/// The members of a JSON object, undecoded.
-pub type RawMembers = std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>;
+/// The members of a JSON object, undecoded and borrowed from the bytes they were read from.
+pub type RawMembers<'a> = std::collections::BTreeMap<String, &'a serde_json::value::RawValue>;
 
 /// [`stored_json_with_rv`], returning the members of the object and of its metadata
 /// undecoded, so that a caller needing one of them decodes that one only. The metadata's
@@ -308,15 +308,17 @@ pub type RawMembers = std::collections::BTreeMap<String, Box<serde_json::value::
 pub fn stored_parts(
     bytes: &[u8],
     revision: i64,
-) -> Result<(Vec<u8>, RawMembers, RawMembers), ApiError> {
+) -> Result<(Vec<u8>, RawMembers<'_>, RawMembers<'_>), ApiError> {
     let bad = |e: serde_json::Error| ApiError::internal(&format!("stored object: {e}"));
     let top: RawMembers = serde_json::from_slice(bytes).map_err(bad)?;
-    let mut meta: RawMembers = match top.get("metadata") {
+    let meta: RawMembers = match top.get("metadata") {
         Some(raw) => serde_json::from_str(raw.get()).map_err(bad)?,
         None => RawMembers::new(),
     };
     let rv = serde_json::value::RawValue::from_string(format!("\"{revision}\"")).map_err(bad)?;
-    meta.insert("resourceVersion".into(), rv);
+    let mut with_rv: std::collections::BTreeMap<&str, &serde_json::value::RawValue> =
+        meta.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    with_rv.insert("resourceVersion", &rv);
     let mut out = Vec::with_capacity(bytes.len() + 32);
     out.push(b'{');
     let mut meta_written = false;
@@ -327,7 +329,7 @@ pub fn stored_parts(
         serde_json::to_writer(&mut out, key).map_err(bad)?;
         out.push(b':');
         if key == "metadata" {
-            write_members(&mut out, &meta).map_err(bad)?;
+            write_members(&mut out, &with_rv).map_err(bad)?;
             meta_written = true;
         } else {
             out.extend_from_slice(raw.get().as_bytes());
@@ -338,22 +340,25 @@ pub fn stored_parts(
             out.push(b',');
         }
         out.extend_from_slice(b"\"metadata\":");
-        write_members(&mut out, &meta).map_err(bad)?;
+        write_members(&mut out, &with_rv).map_err(bad)?;
     }
     out.push(b'}');
     Ok((out, meta, top))
 }
 
-/// An object of undecoded members, as JSON.
-pub fn write_members(out: &mut Vec<u8>, members: &RawMembers) -> Result<(), serde_json::Error> {
+/// An object of undecoded members (borrowed, or owned), as JSON.
+pub fn write_members<K: AsRef<str>, V: std::borrow::Borrow<serde_json::value::RawValue>>(
+    out: &mut Vec<u8>,
+    members: &std::collections::BTreeMap<K, V>,
+) -> Result<(), serde_json::Error> {
     out.push(b'{');
     for (i, (key, raw)) in members.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut *out, key)?;
+        serde_json::to_writer(&mut *out, key.as_ref())?;
         out.push(b':');
-        out.extend_from_slice(raw.get().as_bytes());
+        out.extend_from_slice(raw.borrow().get().as_bytes());
     }
     out.push(b'}');
     Ok(())
