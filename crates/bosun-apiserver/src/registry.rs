@@ -120,15 +120,11 @@ pub async fn get_at(
     name: &str,
     consistency: Consistency,
 ) -> Result<Stored, ApiError> {
-    let k = key(res, ns, name);
-    match store.get(k.as_bytes(), consistency).await {
-        Ok(Some(kv)) => Ok(Stored {
-            object: from_storage(res, decode_stored(&kv.value, kv.mod_revision)?),
-            mod_revision: kv.mod_revision,
-        }),
-        Ok(None) => Err(ApiError::not_found(res, name)),
-        Err(e) => Err(store_error(res, name, e)),
-    }
+    let (value, mod_revision) = get_raw_at(store, res, ns, name, consistency).await?;
+    Ok(Stored {
+        object: from_storage(res, decode_stored(&value, mod_revision)?),
+        mod_revision,
+    })
 }
 
 /// A stored object's bytes as they are stored, with the revision they were read at, for a
@@ -149,7 +145,7 @@ pub async fn get_raw_at(
 }
 
 /// Write already-encoded `bytes` (of an object stored in its own form) over the stored object,
-/// if that is still at revision `expected`; the revision written.
+/// if that is still at revision `expected`; the key-value written.
 pub async fn update_raw(
     store: &dyn Store,
     res: &ResourceInfo,
@@ -157,17 +153,16 @@ pub async fn update_raw(
     name: &str,
     bytes: Vec<u8>,
     expected: i64,
-) -> Result<i64, ApiError> {
+) -> Result<KeyValue, ApiError> {
     crate::object::check_size(bytes.len())?;
-    let kv = store
+    store
         .update(
             Bytes::from(key(res, ns, name)),
             Bytes::from(bytes),
             expected,
         )
         .await
-        .map_err(|e| store_error(res, name, e))?;
-    Ok(kv.mod_revision)
+        .map_err(|e| store_error(res, name, e))
 }
 
 pub async fn create(
@@ -196,14 +191,7 @@ pub async fn update(
     expected: i64,
 ) -> Result<Value, ApiError> {
     let bytes = storage_bytes(res, &obj)?;
-    let kv = store
-        .update(
-            Bytes::from(key(res, ns, name)),
-            Bytes::from(bytes),
-            expected,
-        )
-        .await
-        .map_err(|e| store_error(res, name, e))?;
+    let kv = update_raw(store, res, ns, name, bytes, expected).await?;
     written(res, obj, &kv)
 }
 
