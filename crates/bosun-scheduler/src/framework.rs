@@ -487,6 +487,48 @@ fn score_requests(r: &Resources) -> (i64, i64) {
     )
 }
 
+/// NodeResourcesFit's score of cpu and memory `requested` (the node's and the pod's) against
+/// `allocatable`, as kube-scheduler computes it in integers: each resource 0..=100 (free share
+/// for LeastAllocated, 0 when over; used share, capped, for MostAllocated), resources with
+/// nothing allocatable left out, the rest averaged with equal weights.
+pub fn resource_fit_score(
+    strategy: ScoringStrategy,
+    requested: [i64; 2],
+    allocatable: [i64; 2],
+) -> i64 {
+    let (mut sum, mut n) = (0, 0);
+    for (req, cap) in requested.into_iter().zip(allocatable) {
+        if cap <= 0 {
+            continue;
+        }
+        sum += match strategy {
+            ScoringStrategy::LeastAllocated if req > cap => 0,
+            ScoringStrategy::LeastAllocated => (cap - req) * 100 / cap,
+            ScoringStrategy::MostAllocated => req.clamp(0, cap) * 100 / cap,
+        };
+        n += 1;
+    }
+    if n == 0 { 0 } else { sum / n }
+}
+
+/// NodeResourcesBalancedAllocation's score, as kube-scheduler's: 100 × (1 − the standard
+/// deviation of the resources' requested shares, each capped at 1), truncated; for two
+/// resources the deviation is half their difference. Resources with nothing allocatable are
+/// left out.
+pub fn balanced_allocation_score(requested: [i64; 2], allocatable: [i64; 2]) -> i64 {
+    let shares: Vec<f64> = requested
+        .into_iter()
+        .zip(allocatable)
+        .filter(|(_, cap)| *cap > 0)
+        .map(|(req, cap)| (req as f64 / cap as f64).min(1.0))
+        .collect();
+    let std = match shares.as_slice() {
+        [a, b] => ((a - b) / 2.0).abs(),
+        _ => 0.0,
+    };
+    ((1.0 - std) * 100.0) as i64
+}
+
 /// What the scores need beyond the pod and the node, computed once per cycle (kube's
 /// PreScore state).
 struct ScoreContext<'a> {
@@ -550,25 +592,10 @@ fn score(ctx: &ScoreContext, info: &NodeInfo) -> ([i64; 7], Option<i64>) {
     let mut out = [0i64; 7];
     if weights[0] > 0 || weights[1] > 0 {
         let (cpu, mem) = score_requests(&cycle.requests);
-        let used_cpu = info.requested.milli_cpu + cpu;
-        let used_mem = info.requested.memory + mem;
-        let frac = |used: i64, alloc: i64| {
-            if alloc <= 0 {
-                1.0
-            } else {
-                (used as f64 / alloc as f64).min(1.0)
-            }
-        };
-        let (fc, fm) = (
-            frac(used_cpu, info.allocatable.milli_cpu),
-            frac(used_mem, info.allocatable.memory),
-        );
-        let fit = match profile.strategy {
-            ScoringStrategy::LeastAllocated => ((1.0 - fc) * 100.0 + (1.0 - fm) * 100.0) / 2.0,
-            ScoringStrategy::MostAllocated => (fc * 100.0 + fm * 100.0) / 2.0,
-        };
-        out[0] = fit.round() as i64;
-        out[1] = ((1.0 - (fc - fm).abs()) * 100.0).round() as i64;
+        let requested = [info.requested.milli_cpu + cpu, info.requested.memory + mem];
+        let allocatable = [info.allocatable.milli_cpu, info.allocatable.memory];
+        out[0] = resource_fit_score(profile.strategy, requested, allocatable);
+        out[1] = balanced_allocation_score(requested, allocatable);
     }
     if weights[2] > 0 {
         out[2] = info

@@ -685,3 +685,38 @@ fn nodes_holding_the_image_are_preferred() {
         assert_eq!(bound(&d), Some("warm"), "{d:?}");
     }
 }
+
+#[test]
+fn resource_fit_scores_are_kube_schedulers_integers() {
+    use ScoringStrategy::{LeastAllocated, MostAllocated};
+    // 3 of 4 CPUs and 5 of 10 GB requested: cpu 25 / 75, memory 50 / 50, averaged down.
+    let (req, alloc) = ([3000, 5_000_000_000], [4000, 10_000_000_000]);
+    assert_eq!(resource_fit_score(LeastAllocated, req, alloc), 37);
+    assert_eq!(resource_fit_score(MostAllocated, req, alloc), 62);
+    // Over capacity: nothing free for LeastAllocated, capped at full for MostAllocated.
+    assert_eq!(
+        resource_fit_score(LeastAllocated, [5000, 0], [4000, 10]),
+        50
+    );
+    assert_eq!(resource_fit_score(MostAllocated, [5000, 0], [4000, 10]), 50);
+    // A resource with nothing allocatable is left out; none at all scores 0.
+    assert_eq!(resource_fit_score(LeastAllocated, [1000, 7], [4000, 0]), 75);
+    assert_eq!(resource_fit_score(MostAllocated, [1000, 7], [0, 0]), 0);
+    // Empty node, idle pod: all free.
+    assert_eq!(resource_fit_score(LeastAllocated, [0, 0], [4000, 10]), 100);
+}
+
+#[test]
+fn balanced_allocation_is_one_minus_half_the_difference_of_the_shares() {
+    // Shares 0.75 and 0.5: deviation 0.125, 87.5 truncated.
+    assert_eq!(
+        balanced_allocation_score([3000, 5_000_000_000], [4000, 10_000_000_000]),
+        87
+    );
+    // Equal shares: perfectly balanced.
+    assert_eq!(balanced_allocation_score([2000, 5], [4000, 10]), 100);
+    // Shares capped at 1: 1 and 0 give a deviation of 0.5.
+    assert_eq!(balanced_allocation_score([9000, 0], [4000, 10]), 50);
+    // One resource with nothing allocatable: a single share has no deviation.
+    assert_eq!(balanced_allocation_score([3000, 5], [4000, 0]), 100);
+}
