@@ -301,10 +301,10 @@ pub fn stored_json_with_rv(
 /// The members of a JSON object, undecoded and borrowed from the bytes they were read from.
 pub type RawMembers<'a> = std::collections::BTreeMap<String, &'a serde_json::value::RawValue>;
 
-/// [`stored_json_with_rv`], returning the members of the object and of its metadata
-/// undecoded, so that a caller needing one of them decodes that one only. The metadata's
-/// members are copied as they are stored (managedFields is most of a small object's
-/// metadata) with `resourceVersion` set among them.
+/// [`stored_json_with_rv`], returning the members of the object and of its metadata (as
+/// stored, without the new resourceVersion) undecoded, so that a caller needing one of them
+/// decodes that one only. In the JSON the metadata's members are copied as they are stored
+/// (managedFields is most of a small object's metadata) with `resourceVersion` set among them.
 pub fn stored_parts(
     bytes: &[u8],
     revision: i64,

@@ -516,14 +516,13 @@ pub fn resource_fit_score(
 /// resources the deviation is half their difference. Resources with nothing allocatable are
 /// left out.
 pub fn balanced_allocation_score(requested: [i64; 2], allocatable: [i64; 2]) -> i64 {
-    let shares: Vec<f64> = requested
-        .into_iter()
-        .zip(allocatable)
-        .filter(|(_, cap)| *cap > 0)
-        .map(|(req, cap)| (req as f64 / cap as f64).min(1.0))
-        .collect();
-    let std = match shares.as_slice() {
-        [a, b] => ((a - b) / 2.0).abs(),
+    // Called for every scored node: no allocation.
+    let share = |req: i64, cap: i64| (cap > 0).then(|| (req as f64 / cap as f64).min(1.0));
+    let std = match (
+        share(requested[0], allocatable[0]),
+        share(requested[1], allocatable[1]),
+    ) {
+        (Some(a), Some(b)) => ((a - b) / 2.0).abs(),
         _ => 0.0,
     };
     ((1.0 - std) * 100.0) as i64
