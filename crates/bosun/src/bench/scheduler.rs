@@ -8,7 +8,9 @@
 //! LeastAllocated spreads the pods' CPU requests over identical nodes.
 
 use super::cluster::{Cluster, PodWatch, create_many, sim_agent_args};
-use super::stats::{ideal_spread_pct, peak_rss_mb, percentile_ms, r1, rss_mb, spread_pct};
+use super::stats::{
+    ideal_spread_pct, peak_rss_mb, percentile_by_second_ms, percentile_ms, r1, rss_mb, spread_pct,
+};
 use anyhow::{Result, bail};
 use clap::Args;
 use serde_json::{Value, json};
@@ -202,6 +204,11 @@ pub async fn run(args: SchedulerBenchArgs) -> Result<()> {
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut handles = Vec::with_capacity(total);
+    let phase_start = Instant::now();
+    let phase_start_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
     for i in 0..total {
         tick.tick().await;
         let api = cluster.apis[i % r].clone();
@@ -250,6 +257,24 @@ pub async fn run(args: SchedulerBenchArgs) -> Result<()> {
         args.rate,
         args.latency_s,
         sent.len()
+    );
+    let by_second: Vec<(Duration, Duration)> = times
+        .iter()
+        .map(|t| {
+            (
+                t[0].saturating_duration_since(phase_start),
+                t[3].saturating_duration_since(t[0]),
+            )
+        })
+        .collect();
+    let by_second = percentile_by_second_ms(&by_second, 99.0);
+    println!(
+        "  p99 by second of the phase (started at unix time {phase_start_unix:.3}): {}",
+        by_second
+            .iter()
+            .map(|ms| format!("{ms:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     // Where the time goes: the create (one store write), the create reaching a watch, and the
     // scheduler's part (its watch, the decision, the binding's store write, the watch again).

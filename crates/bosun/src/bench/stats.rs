@@ -12,6 +12,22 @@ pub fn percentile_ms(samples: &mut [Duration], p: f64) -> f64 {
     samples[rank.min(samples.len() - 1)].as_secs_f64() * 1000.0
 }
 
+/// The `p`-th percentile of the latencies in each whole second, by the second (counted from 0)
+/// in which each sample started: `(start offset, latency)` pairs in, one figure per second out
+/// (0 for a second without samples). Shows whether a tail is spread out or one slow moment.
+pub fn percentile_by_second_ms(samples: &[(Duration, Duration)], p: f64) -> Vec<f64> {
+    let seconds = samples
+        .iter()
+        .map(|(at, _)| at.as_secs() as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut by_second: Vec<Vec<Duration>> = vec![Vec::new(); seconds];
+    for (at, latency) in samples {
+        by_second[at.as_secs() as usize].push(*latency);
+    }
+    by_second.iter_mut().map(|s| percentile_ms(s, p)).collect()
+}
+
 /// Resident set size of a process in MiB, from `/proc/<pid>/status`.
 pub fn rss_mb(pid: u32) -> Option<f64> {
     status_mb(pid, "VmRSS:")
@@ -82,6 +98,20 @@ mod tests {
         assert_eq!(percentile_ms(&mut s, 50.0), 51.0);
         assert_eq!(percentile_ms(&mut s, 99.0), 99.0);
         assert_eq!(percentile_ms(&mut [], 99.0), 0.0);
+    }
+
+    #[test]
+    fn percentiles_by_second_group_by_start() {
+        let ms = Duration::from_millis;
+        let samples = [
+            (ms(100), ms(5)),
+            (ms(900), ms(7)),
+            (ms(2_500), ms(40)),
+            (ms(2_999), ms(1)),
+        ];
+        assert_eq!(percentile_by_second_ms(&samples, 100.0), [7.0, 0.0, 40.0]);
+        assert_eq!(percentile_by_second_ms(&samples, 0.0), [5.0, 0.0, 1.0]);
+        assert!(percentile_by_second_ms(&[], 99.0).is_empty());
     }
 
     #[test]
