@@ -239,11 +239,11 @@ fn term_matches(term: &NodeSelectorTerm, info: &NodeInfo) -> bool {
 /// Whether the pod's nodeSelector and required node affinity admit the node.
 pub fn node_affinity_ok(pod: &Pod, info: &NodeInfo) -> bool {
     let spec = pod.spec.as_ref();
-    let labels = info.node.metadata.labels.as_ref();
+    // The node's labels are read only for a pod that asks for some (they are a pointer away).
     if let Some(selector) = spec.and_then(|s| s.node_selector.as_ref())
         && !selector
             .iter()
-            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+            .all(|(k, v)| info.labels().get(k) == Some(v))
     {
         return false;
     }
@@ -266,16 +266,9 @@ pub fn node_affinity_ok(pod: &Pod, info: &NodeInfo) -> bool {
 
 /// The first NoSchedule/NoExecute taint of the node the pod does not tolerate.
 fn untolerated_taint<'a>(pod: &Pod, info: &'a NodeInfo) -> Option<&'a Taint> {
-    info.node
-        .spec
-        .as_ref()
-        .and_then(|s| s.taints.as_deref())
-        .unwrap_or(&[])
-        .iter()
-        .find(|taint| {
-            taint.effect != "PreferNoSchedule"
-                && !tolerations(pod).iter().any(|t| tolerates(t, taint))
-        })
+    info.taints.iter().find(|taint| {
+        taint.effect != "PreferNoSchedule" && !tolerations(pod).iter().any(|t| tolerates(t, taint))
+    })
 }
 
 struct PodChecks<'a>(&'a Pod);
@@ -347,8 +340,7 @@ impl<'a> Cycle<'a> {
         let pod = self.pod;
         let on = |name| self.profile.filter_on(name);
         let spec = pod.spec.as_ref();
-        let node_spec = info.node.spec.as_ref();
-        if on("NodeUnschedulable") && node_spec.and_then(|s| s.unschedulable) == Some(true) {
+        if on("NodeUnschedulable") && info.unschedulable {
             let taint = Taint {
                 key: "node.kubernetes.io/unschedulable".into(),
                 effect: "NoSchedule".into(),
@@ -566,11 +558,16 @@ impl<'a> ScoreContext<'a> {
                 )
             })
             .flatten();
-        let images = if weights[6] > 0 {
+        let mut images = if weights[6] > 0 {
             image_locality::pod_images(cycle.pod)
         } else {
             image_locality::PodImages::default()
         };
+        // An image no node holds adds nothing on any node: leaving it out here spares a
+        // lookup per node, and with none left the score is 0 everywhere without looking.
+        images
+            .names
+            .retain(|image| snapshot.nodes_with_image(image) > 0);
         Self {
             cycle,
             snapshot,
@@ -598,11 +595,7 @@ fn score(ctx: &ScoreContext, info: &NodeInfo) -> ([i64; 7], Option<i64>) {
     }
     if weights[2] > 0 {
         out[2] = info
-            .node
-            .spec
-            .as_ref()
-            .and_then(|s| s.taints.as_deref())
-            .unwrap_or(&[])
+            .taints
             .iter()
             .filter(|t| {
                 t.effect == "PreferNoSchedule"
@@ -632,7 +625,7 @@ fn score(ctx: &ScoreContext, info: &NodeInfo) -> ([i64; 7], Option<i64>) {
         out[4] = s.score(info);
     }
     let spread = ctx.spread.as_ref().and_then(|s| s.score(info));
-    if weights[6] > 0 {
+    if weights[6] > 0 && !ctx.images.names.is_empty() {
         let snapshot = ctx.snapshot;
         out[6] = image_locality::score(
             &ctx.images,

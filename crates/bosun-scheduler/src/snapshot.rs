@@ -6,7 +6,7 @@
 use crate::image_locality::normalized_image_name;
 use crate::inter_pod_affinity::AffinityTerms;
 use crate::resources::{Resources, node_allocatable, pod_requests};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Taint};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -71,6 +71,11 @@ pub struct NodeInfo {
     pub allocatable: Resources,
     /// The Ready condition is True.
     pub ready: bool,
+    /// spec.unschedulable, and spec.taints: copied out of the Node so that filtering and
+    /// scoring hundreds of nodes per pod read only this struct (the Node object, a pointer
+    /// away, cost a cache miss per node and filter).
+    pub unschedulable: bool,
+    pub taints: Vec<Taint>,
     pub requested: Resources,
     /// Host ports in use: (protocol, hostIP, port).
     pub ports: HashSet<(String, String, i32)>,
@@ -88,6 +93,8 @@ impl NodeInfo {
             name: node.metadata.name.clone().unwrap_or_default(),
             allocatable: node_allocatable(&node),
             ready: node_ready(&node),
+            unschedulable: node_unschedulable(&node),
+            taints: node_taints(&node),
             requested: Resources::default(),
             ports: HashSet::new(),
             pods: Vec::new(),
@@ -117,6 +124,17 @@ impl NodeInfo {
         }
         Some(pod)
     }
+}
+
+fn node_unschedulable(node: &Node) -> bool {
+    node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true)
+}
+
+fn node_taints(node: &Node) -> Vec<Taint> {
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default()
 }
 
 fn node_ready(node: &Node) -> bool {
@@ -262,6 +280,8 @@ impl Snapshot {
                 let info = &mut self.nodes[i];
                 info.allocatable = node_allocatable(&node);
                 info.ready = node_ready(&node);
+                info.unschedulable = node_unschedulable(&node);
+                info.taints = node_taints(&node);
                 info.node = node;
             }
             None => {

@@ -107,6 +107,39 @@ fn the_explanation_lists_the_best_nodes_winner_first_with_their_nonzero_scores()
     }
 }
 
+/// The filters read a node's unschedulable flag and taints from the snapshot's copy, which a
+/// later version of the same Node replaces: cordoned or tainted after it was added, a node
+/// stops taking pods; uncordoned and untainted, it takes them again.
+#[test]
+fn a_node_cordoned_or_tainted_later_is_seen_by_the_filters() {
+    let mut s = snapshot(vec![node("a", json!({}))]);
+    let p = pod(json!({}));
+    assert_eq!(bound(&schedule(&p, &s, &Profile::default(), 0)), Some("a"));
+    s.upsert_node(node("a", json!({"spec": {"unschedulable": true}})));
+    assert_eq!(
+        message(&schedule(&p, &s, &Profile::default(), 0)),
+        "0/1 nodes are available: 1 node(s) were unschedulable."
+    );
+    s.upsert_node(node(
+        "a",
+        json!({"spec": {"taints": [{"key": "k", "value": "v", "effect": "NoExecute"}]}}),
+    ));
+    assert_eq!(
+        message(&schedule(&p, &s, &Profile::default(), 0)),
+        "0/1 nodes are available: 1 node(s) had untolerated taint {k: v}."
+    );
+    // PreferNoSchedule taints only score: a node without one wins.
+    s.upsert_node(node(
+        "a",
+        json!({"spec": {"taints": [{"key": "k", "effect": "PreferNoSchedule"}]}}),
+    ));
+    s.upsert_node(node("b", json!({})));
+    assert_eq!(bound(&schedule(&p, &s, &Profile::default(), 0)), Some("b"));
+    s.upsert_node(node("a", json!({})));
+    s.upsert_node(node("b", json!({"spec": {"unschedulable": true}})));
+    assert_eq!(bound(&schedule(&p, &s, &Profile::default(), 1)), Some("a"));
+}
+
 #[test]
 fn an_unschedulable_pod_is_told_why_in_kubernetes_words() {
     let s = snapshot(vec![
