@@ -134,19 +134,64 @@ impl<W: Write> Write for CrcWriter<W> {
     }
 }
 
-/// Bytes of a snapshot written between two syncs of its file.
+/// Bytes of a snapshot written between two starts of its writeback.
 const SYNC_EVERY: usize = 8 << 20;
+
+/// Bytes of a snapshot written between two checks of its pace.
+const PACE_EVERY: usize = 1 << 20;
 
 /// Bytes per second a snapshot is written at, at most (a 260 MB state: 5 s).
 const WRITE_RATE: usize = 48 << 20;
 
+/// Start writing `len` bytes of `file` from `offset` to disk without waiting for them and
+/// without a journal commit (Linux's sync_file_range with SYNC_FILE_RANGE_WRITE, as RocksDB's
+/// bytes_per_sync): the pages go out as the snapshot is written, not in one flush at its end,
+/// and the raft log's own fsyncs do not wait behind a commit forced every few MB by the
+/// snapshot (with fdatasync here, writes stalled up to 100 ms while every member snapshotted).
+/// The final fsync makes the file durable. Elsewhere: fdatasync.
+fn start_writeback(file: &File, offset: usize, len: usize) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return file.sync_data();
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: sync_file_range(2) takes a file descriptor, which `file` owns and keeps open
+        // for the whole call, and plain integers; it reads and writes no memory of this
+        // process. A failure is reported through the return value, handled below.
+        let rc = unsafe {
+            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (offset, len);
+        file.sync_data()
+    }
+}
+
 /// Write one length-prefixed record; returns the bytes written.
-fn write_record<W: Write, T: Serialize>(w: &mut W, value: &T) -> std::io::Result<usize> {
-    let bytes = postcard::to_stdvec(value).map_err(std::io::Error::other)?;
+/// `scratch` is reused from record to record: the snapshot thread allocates nothing per key
+/// (an allocation can wait on an allocator lock, and this thread runs at the lowest priority).
+fn write_record<W: Write, T: Serialize>(
+    w: &mut W,
+    value: &T,
+    scratch: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    scratch.clear();
+    let bytes =
+        postcard::to_extend(value, std::mem::take(scratch)).map_err(std::io::Error::other)?;
     let len = u32::try_from(bytes.len()).map_err(std::io::Error::other)?;
     w.write_all(&len.to_le_bytes())?;
     w.write_all(&bytes)?;
-    Ok(4 + bytes.len())
+    *scratch = bytes;
+    Ok(4 + scratch.len())
 }
 
 /// Write a snapshot into `dir` under its canonical name; returns the path.
@@ -163,22 +208,31 @@ pub fn write(dir: &Path, header: &Header, state: &Mvcc) -> Result<PathBuf, Snaps
         crc: crc32fast::Hasher::new(),
     };
     w.write_all(MAGIC).map_err(io)?;
-    write_record(&mut w, header).map_err(io)?;
-    // Written to disk as it goes (as etcd's and RocksDB's bytes-per-sync): left to one fsync
-    // at the end, hundreds of MB of dirty pages go out at once and the raft log's own fsyncs
-    // wait behind them, stalling every write for the length of the flush.
+    // Where the bytes not yet sent to disk start in the file.
+    let mut scratch = Vec::with_capacity(64 * 1024);
+    let mut file_offset = MAGIC.len() + write_record(&mut w, header, &mut scratch).map_err(io)?;
+    // Sent to disk as it goes (as etcd's and RocksDB's bytes-per-sync, see `start_writeback`):
+    // left to one fsync at the end, hundreds of MB of dirty pages go out at once and the raft
+    // log's own fsyncs wait behind them, stalling every write for the length of the flush.
     // And at most WRITE_RATE: all members snapshot at the same log index, and at full speed
     // their writes (and the kernel's writeback work for them) came in one burst with the
     // requests being served.
     let started = std::time::Instant::now();
-    let (mut unsynced, mut written) = (0usize, 0usize);
+    let (mut unsynced, mut written, mut paced) = (0usize, 0usize, 0usize);
     for (key, versions) in state.entries() {
-        unsynced += write_record(&mut w, &(key, versions)).map_err(io)?;
+        let n = write_record(&mut w, &(key, versions), &mut scratch).map_err(io)?;
+        unsynced += n;
+        written += n;
         if unsynced >= SYNC_EVERY {
             w.inner.flush().map_err(io)?;
-            w.inner.get_ref().sync_data().map_err(io)?;
-            written += unsynced;
+            start_writeback(w.inner.get_ref(), file_offset, unsynced).map_err(io)?;
+            file_offset += unsynced;
             unsynced = 0;
+        }
+        // Paced from the first MB on: a first burst of SYNC_EVERY bytes at full speed on
+        // every member at once was enough to stall the writes being served.
+        if written - paced >= PACE_EVERY {
+            paced = written;
             let due = std::time::Duration::from_secs_f64(written as f64 / WRITE_RATE as f64);
             if let Some(early) = due.checked_sub(started.elapsed()) {
                 std::thread::sleep(early);
@@ -325,6 +379,34 @@ mod tests {
         let loaded = read(&path).expect("read");
         assert_eq!(loaded.state, state);
         assert_eq!(latest(dir.path()).expect("latest"), Some(path));
+    }
+
+    /// A state larger than SYNC_EVERY is sent to disk in pieces as it is written (the
+    /// writeback started on ranges past the header); it reads back whole.
+    #[test]
+    fn a_snapshot_written_in_several_writeback_pieces_reads_back_identically() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut m = Mvcc::new();
+        let value = vec![b'x'; 64 * 1024];
+        for i in 0..(3 * SYNC_EVERY / value.len()) {
+            m.apply(&Txn::new().and_then([Op::put(format!("/big/{i:05}"), value.clone())]))
+                .expect("apply");
+        }
+        let header = Header {
+            meta: SnapshotMeta {
+                snapshot_id: "t-big".into(),
+                ..Default::default()
+            },
+            revision: m.revision(),
+            compact_revision: m.compact_revision(),
+            keys: m.entries().count() as u64,
+            dedup: vec![],
+        };
+        let path = write(dir.path(), &header, &m).expect("write");
+        assert!(std::fs::metadata(&path).expect("stat").len() > 3 * SYNC_EVERY as u64);
+        let loaded = read(&path).expect("read");
+        assert_eq!(loaded.header.keys, header.keys);
+        assert_eq!(loaded.state, m);
     }
 
     #[test]

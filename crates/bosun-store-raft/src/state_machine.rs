@@ -14,18 +14,19 @@ use crate::types::{
 use bosun_store::{LocalStore, Mvcc};
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, StorageIOError};
-use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 
 /// How many request ids (with their answers) the state machine remembers for deduplication.
 pub const DEDUP_CAPACITY: usize = 32 * 1024;
 
 /// Recent request ids and their answers, evicted oldest first. Deterministic: every member
-/// applies the same entries and so holds the same table.
+/// applies the same entries and so holds the same table. Persistent collections: a snapshot
+/// takes a copy in O(1) while the state machine waits (copying 32k answers there stalled
+/// every write for 20–35 ms at each snapshot).
 #[derive(Debug, Default, Clone)]
 struct Dedup {
-    answers: HashMap<RequestId, RequestResult>,
-    order: VecDeque<RequestId>,
+    answers: imbl::HashMap<RequestId, RequestResult>,
+    order: imbl::Vector<RequestId>,
 }
 
 impl Dedup {
@@ -126,7 +127,7 @@ pub struct SnapshotBuilder {
     state: Mvcc,
     last_applied: Option<LogId>,
     membership: StoredMembership,
-    dedup: Vec<(RequestId, RequestResult)>,
+    dedup: Dedup,
     dir: PathBuf,
 }
 
@@ -143,13 +144,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: self.membership.clone(),
             snapshot_id,
         };
-        let header = Header {
-            meta: meta.clone(),
-            revision: self.state.revision(),
-            compact_revision: self.state.compact_revision(),
-            keys: self.state.entries().count() as u64,
-            dedup: std::mem::take(&mut self.dedup),
-        };
+        let (header_meta, dedup) = (meta.clone(), std::mem::take(&mut self.dedup));
+        let dedup = dedup.to_vec();
         let state = std::mem::take(&mut self.state);
         let dir = self.dir.clone();
         // On a thread of its own at the lowest CPU priority: serializing the whole state
@@ -160,6 +156,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             .name("raft-snapshot".into())
             .spawn(move || {
                 lower_this_threads_priority();
+                // Counted here, not on the runtime's threads: a walk over every key.
+                let header = Header {
+                    meta: header_meta,
+                    revision: state.revision(),
+                    compact_revision: state.compact_revision(),
+                    keys: state.entries().count() as u64,
+                    dedup,
+                };
                 let written = snapshot::write(&dir, &header, &state).inspect(|_| {
                     snapshot::prune(&dir);
                 });
@@ -237,8 +241,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         let started = std::time::Instant::now();
         let state = self.local.state();
+        let dedup = self.dedup.clone();
         tracing::info!(
-            copy_ms = started.elapsed().as_millis() as u64,
+            copy_us = started.elapsed().as_micros() as u64,
             keys = state.key_count(),
             "snapshot started"
         );
@@ -246,7 +251,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             state,
             last_applied: self.last_applied,
             membership: self.membership.clone(),
-            dedup: self.dedup.to_vec(),
+            dedup,
             dir: self.dir.clone(),
         }
     }
