@@ -141,8 +141,8 @@ const SYNC_EVERY: usize = 8 << 20;
 const PACE_EVERY: usize = 1 << 20;
 
 /// Bytes per second a snapshot is written at, at most (a 250 MB state: 16 s). At 48 MB/s the
-/// writes served while all three members of one machine snapshotted had a p99 of 50-85 ms in the
-/// snapshot's first seconds; at 16 MB/s, 50-75 ms (`bosun bench scheduler`, per-second p99).
+/// writes served while all three members of one machine snapshotted had a p99 of 49-84 ms in the
+/// snapshot's slowest second; at 16 MB/s, 52-73 ms (`bosun bench scheduler`, per-second p99).
 const WRITE_RATE: usize = 16 << 20;
 
 /// Start writing `len` bytes of `file` from `offset` to disk without waiting for them and
