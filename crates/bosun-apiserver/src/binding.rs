@@ -5,7 +5,7 @@
 //! scheduler binds thousands of pods a second, and decoding each whole pod into a `Value`,
 //! copying and encoding it again was most of a binding's cost on the API server.
 
-use crate::object::{RawMembers as Members, write_members};
+use crate::object::{RawMembers as Members, write_members, write_spliced};
 use bosun_api::{ApiError, ResourceInfo};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -119,33 +119,22 @@ pub fn bound_pod(
     if let (Some(status), Some(c)) = (status.as_mut(), &conditions) {
         status.insert("conditions".into(), c);
     }
-    // The top level in key order (as stored), with the edited members written from their
-    // members and a status added when there was none.
-    let mut keys: Vec<&str> = top.keys().map(String::as_str).collect();
-    if status.is_some() && !top.contains_key("status") {
-        keys.push("status");
-        keys.sort_unstable();
+    // The top level as stored, with the edited members written from their members (a status
+    // added when there was none).
+    let encode = |members: &Members| -> Result<Vec<u8>, ApiError> {
+        let mut out = Vec::new();
+        write_members(&mut out, members).map_err(internal)?;
+        Ok(out)
+    };
+    let mut edited = vec![("metadata", encode(&meta)?)];
+    if let Some(spec) = &spec {
+        edited.push(("spec", encode(spec)?));
+    }
+    if let Some(status) = &status {
+        edited.push(("status", encode(status)?));
     }
     let mut out = Vec::with_capacity(old.len() + 512);
-    out.push(b'{');
-    for (i, key) in keys.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        serde_json::to_writer(&mut out, key).map_err(internal)?;
-        out.push(b':');
-        match (key, &spec, &status) {
-            ("metadata", _, _) => write_members(&mut out, &meta).map_err(internal)?,
-            ("spec", Some(spec), _) => write_members(&mut out, spec).map_err(internal)?,
-            ("status", _, Some(status)) => write_members(&mut out, status).map_err(internal)?,
-            _ => {
-                if let Some(raw) = top.get(key) {
-                    out.extend_from_slice(raw.get().as_bytes());
-                }
-            }
-        }
-    }
-    out.push(b'}');
+    write_spliced(&mut out, &top, &edited).map_err(internal)?;
     Ok(out)
 }
 

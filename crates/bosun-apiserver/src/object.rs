@@ -319,30 +319,10 @@ pub fn stored_parts(
     let mut with_rv: std::collections::BTreeMap<&str, &serde_json::value::RawValue> =
         meta.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     with_rv.insert("resourceVersion", &rv);
+    let mut meta_json = Vec::new();
+    write_members(&mut meta_json, &with_rv).map_err(bad)?;
     let mut out = Vec::with_capacity(bytes.len() + 32);
-    out.push(b'{');
-    let mut meta_written = false;
-    for (i, (key, raw)) in top.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        serde_json::to_writer(&mut out, key).map_err(bad)?;
-        out.push(b':');
-        if key == "metadata" {
-            write_members(&mut out, &with_rv).map_err(bad)?;
-            meta_written = true;
-        } else {
-            out.extend_from_slice(raw.get().as_bytes());
-        }
-    }
-    if !meta_written {
-        if !top.is_empty() {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"\"metadata\":");
-        write_members(&mut out, &with_rv).map_err(bad)?;
-    }
-    out.push(b'}');
+    write_spliced(&mut out, &top, &[("metadata", meta_json)]).map_err(bad)?;
     Ok((out, meta, top))
 }
 
@@ -351,14 +331,42 @@ pub fn write_members<K: AsRef<str>, V: std::borrow::Borrow<serde_json::value::Ra
     out: &mut Vec<u8>,
     members: &std::collections::BTreeMap<K, V>,
 ) -> Result<(), serde_json::Error> {
+    write_object(
+        out,
+        members
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.borrow().get().as_bytes())),
+    )
+}
+
+/// The object of undecoded members `top`, with each member of `edited` (encoded JSON) written
+/// in place of the stored one, or added; members in key order.
+pub fn write_spliced(
+    out: &mut Vec<u8>,
+    top: &RawMembers,
+    edited: &[(&str, Vec<u8>)],
+) -> Result<(), serde_json::Error> {
+    let mut members: std::collections::BTreeMap<&str, &[u8]> = top
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.get().as_bytes()))
+        .collect();
+    members.extend(edited.iter().map(|(k, v)| (*k, v.as_slice())));
+    write_object(out, members.into_iter())
+}
+
+/// An object of (name, encoded JSON value) members, as JSON.
+fn write_object<'a>(
+    out: &mut Vec<u8>,
+    members: impl Iterator<Item = (&'a str, &'a [u8])>,
+) -> Result<(), serde_json::Error> {
     out.push(b'{');
-    for (i, (key, raw)) in members.iter().enumerate() {
+    for (i, (key, value)) in members.enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut *out, key.as_ref())?;
+        serde_json::to_writer(&mut *out, key)?;
         out.push(b':');
-        out.extend_from_slice(raw.borrow().get().as_bytes());
+        out.extend_from_slice(value);
     }
     out.push(b'}');
     Ok(())
@@ -368,18 +376,18 @@ pub fn write_members<K: AsRef<str>, V: std::borrow::Borrow<serde_json::value::Ra
 /// [`labels`] does).
 pub fn raw_labels(meta: &RawMembers) -> std::collections::BTreeMap<String, String> {
     meta.get("labels")
-        .and_then(|raw| {
-            serde_json::from_str::<std::collections::BTreeMap<String, Value>>(raw.get()).ok()
-        })
-        .map(|m| {
-            m.into_iter()
-                .filter_map(|(k, v)| match v {
-                    Value::String(v) => Some((k, v)),
-                    _ => None,
-                })
-                .collect()
-        })
+        .and_then(|raw| serde_json::from_str::<serde_json::Map<String, Value>>(raw.get()).ok())
+        .map(|m| string_members(&m))
         .unwrap_or_default()
+}
+
+/// The members of a JSON object whose values are strings.
+fn string_members(
+    m: &serde_json::Map<String, Value>,
+) -> std::collections::BTreeMap<String, String> {
+    m.iter()
+        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+        .collect()
 }
 
 /// Decode a stored object and set its resourceVersion.
@@ -406,11 +414,7 @@ pub fn labels(obj: &Value) -> std::collections::BTreeMap<String, String> {
     obj.get("metadata")
         .and_then(|m| m.get("labels"))
         .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
+        .map(string_members)
         .unwrap_or_default()
 }
 

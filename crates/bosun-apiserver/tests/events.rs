@@ -6,7 +6,6 @@ mod support;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::time::Duration;
 use support::Server;
 
 const CORE: &str = "/api/v1/namespaces/default/events";
@@ -45,18 +44,9 @@ async fn watched(server: &Server, path: &str, rv: &str, needle: &str) -> Value {
     assert_eq!(resp.status(), 200);
     let mut buf = Vec::new();
     loop {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
-            .await
-            .expect("an event in time")
-            .expect("chunk")
-            .expect("the watch ended first");
-        buf.extend_from_slice(&chunk);
-        while let Some(end) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=end).collect();
-            let text = String::from_utf8_lossy(&line);
-            if text.contains(needle) {
-                return serde_json::from_str(&text).expect("event line");
-            }
+        let event = support::next_watch_event(&mut resp, &mut buf).await;
+        if event.to_string().contains(needle) {
+            return event;
         }
     }
 }

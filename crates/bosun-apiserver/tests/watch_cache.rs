@@ -6,7 +6,6 @@ mod support;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::time::Duration;
 use support::Server;
 
 const PODS: &str = "/api/v1/namespaces/default/pods";
@@ -64,23 +63,14 @@ async fn a_watch_from_a_lists_revision_is_served_by_the_cache_started_with_the_s
     let mut seen = Vec::new();
     let mut buf = Vec::new();
     while seen.len() < 3 {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), watch.chunk())
-            .await
-            .expect("the changes after the LIST arrive")
-            .expect("chunk")
-            .expect("the watch stays open");
-        buf.extend_from_slice(&chunk);
-        while let Some(end) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=end).collect();
-            let ev: Value = serde_json::from_slice(&line).expect("event line");
-            seen.push((
-                ev["type"].as_str().unwrap_or_default().to_string(),
-                ev["object"]["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            ));
-        }
+        let ev = support::next_watch_event(&mut watch, &mut buf).await;
+        seen.push((
+            ev["type"].as_str().unwrap_or_default().to_string(),
+            ev["object"]["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ));
     }
     let added = |n: &str| ("ADDED".to_string(), n.to_string());
     assert_eq!(seen, [added("b0"), added("b1"), added("b2")]);

@@ -59,11 +59,7 @@ impl Recorder {
 
     /// Queue an Event (its namespace set); dropped, and counted, when the queue is full.
     pub fn record(&self, event: Event) {
-        let Some(queue) = &self.queue else { return };
-        if let Err(mpsc::error::TrySendError::Full(e)) = queue.try_send(event) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(reason = ?e.reason, "event queue full; event dropped");
-        }
+        self.record_with(|| Some(event));
     }
 
     /// Queue the Event `build` makes, building it only when the queue has room: under a burst
@@ -79,7 +75,7 @@ impl Recorder {
             }
             Err(mpsc::error::TrySendError::Full(())) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!("event queue full; event dropped unbuilt");
+                tracing::debug!("event queue full; event dropped");
             }
             Err(mpsc::error::TrySendError::Closed(())) => {}
         }

@@ -89,18 +89,30 @@ static NO_LABELS: Labels = BTreeMap::new();
 
 impl NodeInfo {
     pub fn new(node: Arc<Node>) -> Self {
-        Self {
+        let mut info = Self {
             name: node.metadata.name.clone().unwrap_or_default(),
-            allocatable: node_allocatable(&node),
-            ready: node_ready(&node),
-            unschedulable: node_unschedulable(&node),
-            taints: node_taints(&node),
+            allocatable: Resources::default(),
+            ready: false,
+            unschedulable: false,
+            taints: Vec::new(),
             requested: Resources::default(),
             ports: HashSet::new(),
             pods: Vec::new(),
             images: node_images(&node),
-            node,
-        }
+            node: node.clone(),
+        };
+        info.set_node(node);
+        info
+    }
+
+    /// Replace the Node object and what is read out of it (all but its images, which the
+    /// snapshot counts), keeping what is placed here.
+    fn set_node(&mut self, node: Arc<Node>) {
+        self.allocatable = node_allocatable(&node);
+        self.ready = node_ready(&node);
+        self.unschedulable = node_unschedulable(&node);
+        self.taints = node_taints(&node);
+        self.node = node;
     }
 
     pub fn labels(&self) -> &Labels {
@@ -277,12 +289,7 @@ impl Snapshot {
                     self.count_images(&images, 1);
                     self.nodes[i].images = images;
                 }
-                let info = &mut self.nodes[i];
-                info.allocatable = node_allocatable(&node);
-                info.ready = node_ready(&node);
-                info.unschedulable = node_unschedulable(&node);
-                info.taints = node_taints(&node);
-                info.node = node;
+                self.nodes[i].set_node(node);
             }
             None => {
                 let mut info = NodeInfo::new(node);

@@ -150,3 +150,20 @@ fn pem_to_der(pem: &str) -> Vec<u8> {
         .decode(body)
         .expect("ca pem")
 }
+
+/// The next event of a watch response, parsed; `buf` keeps what arrived after that event's
+/// line. Fails the test when none arrives within 10 s or the watch ends.
+pub async fn next_watch_event(resp: &mut reqwest::Response, buf: &mut Vec<u8>) -> Value {
+    loop {
+        if let Some(end) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=end).collect();
+            return serde_json::from_slice(&line).expect("an event line");
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+            .await
+            .expect("an event in time")
+            .expect("chunk")
+            .expect("the watch stays open");
+        buf.extend_from_slice(&chunk);
+    }
+}
