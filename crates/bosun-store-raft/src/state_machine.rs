@@ -145,7 +145,6 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             snapshot_id,
         };
         let (header_meta, dedup) = (meta.clone(), std::mem::take(&mut self.dedup));
-        let dedup = dedup.to_vec();
         let state = std::mem::take(&mut self.state);
         let dir = self.dir.clone();
         // On a thread of its own at the lowest CPU priority: serializing the whole state
@@ -156,17 +155,31 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             .name("raft-snapshot".into())
             .spawn(move || {
                 lower_this_threads_priority();
-                // Counted here, not on the runtime's threads: a walk over every key.
+                // Counted and copied here, not on the runtime's threads: a walk over every key
+                // and every remembered answer.
                 let header = Header {
                     meta: header_meta,
                     revision: state.revision(),
                     compact_revision: state.compact_revision(),
                     keys: state.entries().count() as u64,
-                    dedup,
+                    dedup: dedup.to_vec(),
                 };
                 let written = snapshot::write(&dir, &header, &state).inspect(|_| {
+                    let started = std::time::Instant::now();
                     snapshot::prune(&dir);
+                    tracing::info!(
+                        prune_ms = started.elapsed().as_millis() as u64,
+                        "older snapshots removed"
+                    );
                 });
+                // Its share of the state (the nodes the live state has replaced since) is
+                // freed here too, on this thread.
+                let started = std::time::Instant::now();
+                drop(state);
+                tracing::info!(
+                    drop_ms = started.elapsed().as_millis() as u64,
+                    "snapshot state released"
+                );
                 let _ = tx.send(written);
             })
             .map_err(|e| sm_err(ErrorVerb::Write, e))?;
