@@ -22,12 +22,10 @@ pub fn bosun_bin() -> PathBuf {
     bin
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1 for a server a test starts: below the ephemeral range and
+/// never twice in one test process (see [`bosun_store_etcd::ports`]).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    bosun_store_etcd::ports::free_port().expect("a free port")
 }
 
 /// A running `bosun` process, killed (SIGKILL) when dropped.

@@ -6,8 +6,10 @@
 //! method is one etcd call (transactions are etcd transactions, revisions are etcd's), so the
 //! conformance suite (`tests/etcd_conformance.rs`) holds etcd and the embedded raft store to the
 //! same meaning. [`status`] says how etcd's errors become the store's retryable, refused or fatal
-//! errors. [`process`] starts real etcd servers on loopback ([`EtcdCluster`]).
+//! errors. [`process`] starts real etcd servers on loopback ([`EtcdCluster`]), on ports from
+//! [`ports`], which the end-to-end tests and the benchmarks use for their own servers too.
 
+pub mod ports;
 pub mod process;
 pub mod status;
 pub mod store;

@@ -6,8 +6,8 @@
 //! member answers a linearizable read, and kills every member (SIGKILL, then reaps it) when
 //! dropped. fsync stays on, as in production.
 //!
-//! Ports are picked by binding port 0 and releasing the port just before etcd binds it; should
-//! another process take one in between, the member exits with "address already in use" and the
+//! Ports come from [`crate::ports`] (free when picked, below the ephemeral range) and are
+//! released just before etcd binds them; should another process take one in between, the member exits with "address already in use" and the
 //! whole cluster is started again on fresh ports (up to three times).
 //!
 //! Members run with `--max-request-bytes=2097152`, which bosun needs of any etcd it uses: etcd's
@@ -15,7 +15,6 @@
 //! [`bosun_store::MAX_VALUE_BYTES`] plus its key and transaction.
 
 use std::io;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -331,13 +330,7 @@ fn data_dir(dir: &Path, member: usize) -> PathBuf {
 
 /// `n` distinct free loopback ports: all bound at once (so none repeats), then released.
 fn reserve_ports(n: usize) -> io::Result<Vec<u16>> {
-    let listeners = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<io::Result<Vec<_>>>()?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
+    (0..n).map(|_| crate::ports::free_port()).collect()
 }
 
 /// A token no other cluster on this machine uses, so members of different clusters never join.
