@@ -5,7 +5,7 @@
 //! scheduler binds thousands of pods a second, and decoding each whole pod into a `Value`,
 //! copying and encoding it again was most of a binding's cost on the API server.
 
-use crate::object::{RawMembers as Members, write_members, write_spliced};
+use crate::object::{RawMembers as Members, members_json, write_spliced};
 use bosun_api::{ApiError, ResourceInfo};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -121,17 +121,12 @@ pub fn bound_pod(
     }
     // The top level as stored, with the edited members written from their members (a status
     // added when there was none).
-    let encode = |members: &Members| -> Result<Vec<u8>, ApiError> {
-        let mut out = Vec::new();
-        write_members(&mut out, members).map_err(internal)?;
-        Ok(out)
-    };
-    let mut edited = vec![("metadata", encode(&meta)?)];
+    let mut edited = vec![("metadata", members_json(&meta).map_err(internal)?)];
     if let Some(spec) = &spec {
-        edited.push(("spec", encode(spec)?));
+        edited.push(("spec", members_json(spec).map_err(internal)?));
     }
     if let Some(status) = &status {
-        edited.push(("status", encode(status)?));
+        edited.push(("status", members_json(status).map_err(internal)?));
     }
     let mut out = Vec::with_capacity(old.len() + 512);
     write_spliced(&mut out, &top, &edited).map_err(internal)?;

@@ -319,24 +319,24 @@ pub fn stored_parts(
     let mut with_rv: std::collections::BTreeMap<&str, &serde_json::value::RawValue> =
         meta.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     with_rv.insert("resourceVersion", &rv);
-    let mut meta_json = Vec::new();
-    write_members(&mut meta_json, &with_rv).map_err(bad)?;
+    let meta_json = members_json(&with_rv).map_err(bad)?;
     let mut out = Vec::with_capacity(bytes.len() + 32);
     write_spliced(&mut out, &top, &[("metadata", meta_json)]).map_err(bad)?;
     Ok((out, meta, top))
 }
 
 /// An object of undecoded members (borrowed, or owned), as JSON.
-pub fn write_members<K: AsRef<str>, V: std::borrow::Borrow<serde_json::value::RawValue>>(
-    out: &mut Vec<u8>,
+pub fn members_json<K: AsRef<str>, V: std::borrow::Borrow<serde_json::value::RawValue>>(
     members: &std::collections::BTreeMap<K, V>,
-) -> Result<(), serde_json::Error> {
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::new();
     write_object(
-        out,
+        &mut out,
         members
             .iter()
             .map(|(k, v)| (k.as_ref(), v.borrow().get().as_bytes())),
-    )
+    )?;
+    Ok(out)
 }
 
 /// The object of undecoded members `top`, with each member of `edited` (encoded JSON) written
