@@ -7,8 +7,9 @@
 //! dropped. fsync stays on, as in production.
 //!
 //! Ports come from [`crate::ports`] (free when picked, below the ephemeral range) and are
-//! released just before etcd binds them; should another process take one in between, the member exits with "address already in use" and the
-//! whole cluster is started again on fresh ports (up to three times).
+//! released just before etcd binds them; should another process take one in between, the
+//! member exits with "address already in use" and the whole cluster is started again on fresh
+//! ports (up to three times).
 //!
 //! Members run with `--max-request-bytes=2097152`, which bosun needs of any etcd it uses: etcd's
 //! default (1.5 MiB for the whole request) is just short of a value of
@@ -328,7 +329,7 @@ fn data_dir(dir: &Path, member: usize) -> PathBuf {
     dir.join(format!("m{member}"))
 }
 
-/// `n` distinct free loopback ports: all bound at once (so none repeats), then released.
+/// `n` distinct free loopback ports ([`crate::ports`] hands none out twice in a process).
 fn reserve_ports(n: usize) -> io::Result<Vec<u16>> {
     (0..n).map(|_| crate::ports::free_port()).collect()
 }
