@@ -293,6 +293,10 @@ pub struct Cycle<'a> {
     pub constraints: Vec<Constraint>,
     pub inter_pod: Option<inter_pod_affinity::FilterState>,
     pub spread: Option<topology_spread::FilterState>,
+    /// The host ports the pod asks for (NodePorts), read once rather than once per node.
+    pub ports: Vec<(String, String, i32)>,
+    /// Which of [`FILTERS`] are on, in its order, looked up once rather than once per node.
+    pub on: [bool; FILTERS.len()],
 }
 
 impl<'a> Cycle<'a> {
@@ -319,6 +323,8 @@ impl<'a> Cycle<'a> {
             constraints,
             inter_pod,
             spread,
+            ports: host_ports(pod),
+            on: FILTERS.map(|f| profile.filter_on(f)),
         })
     }
 
@@ -338,7 +344,13 @@ impl<'a> Cycle<'a> {
     /// The filters, in kube-scheduler's order: the first that refuses the node says why.
     pub fn filter(&self, info: &NodeInfo, snapshot: &Snapshot) -> Result<(), Failure> {
         let pod = self.pod;
-        let on = |name| self.profile.filter_on(name);
+        // A name of FILTERS (compared with constants, folded by the compiler).
+        let on = |name| {
+            FILTERS
+                .iter()
+                .position(|f| *f == name)
+                .is_none_or(|i| self.on[i])
+        };
         let spec = pod.spec.as_ref();
         if on("NodeUnschedulable") && info.unschedulable {
             let taint = Taint {
@@ -379,9 +391,9 @@ impl<'a> Cycle<'a> {
             ));
         }
         if on("NodePorts") {
-            for (proto, ip, port) in host_ports(pod) {
+            for (proto, ip, port) in &self.ports {
                 let clash = info.ports.iter().any(|(p, i, n)| {
-                    *p == proto && *n == port && (i == &ip || i == "0.0.0.0" || ip == "0.0.0.0")
+                    p == proto && n == port && (i == ip || i == "0.0.0.0" || ip == "0.0.0.0")
                 });
                 if clash {
                     return Err(resolvable(
@@ -488,19 +500,20 @@ pub fn resource_fit_score(
     requested: [i64; 2],
     allocatable: [i64; 2],
 ) -> i64 {
-    let (mut sum, mut n) = (0, 0);
-    for (req, cap) in requested.into_iter().zip(allocatable) {
-        if cap <= 0 {
-            continue;
-        }
-        sum += match strategy {
-            ScoringStrategy::LeastAllocated if req > cap => 0,
-            ScoringStrategy::LeastAllocated => (cap - req) * 100 / cap,
-            ScoringStrategy::MostAllocated => req.clamp(0, cap) * 100 / cap,
-        };
-        n += 1;
+    // Called for every scored node: the average of one or two resources is written out, so
+    // that the only divisions are each resource's own.
+    let one = |req: i64, cap: i64| match strategy {
+        ScoringStrategy::LeastAllocated if req > cap => 0,
+        ScoringStrategy::LeastAllocated => (cap - req) * 100 / cap,
+        ScoringStrategy::MostAllocated => req.clamp(0, cap) * 100 / cap,
+    };
+    let [cpu, mem] = requested;
+    match allocatable {
+        [a, b] if a > 0 && b > 0 => (one(cpu, a) + one(mem, b)) / 2,
+        [a, _] if a > 0 => one(cpu, a),
+        [_, b] if b > 0 => one(mem, b),
+        _ => 0,
     }
-    if n == 0 { 0 } else { sum / n }
 }
 
 /// NodeResourcesBalancedAllocation's score, as kube-scheduler's: 100 × (1 − the standard
@@ -655,6 +668,18 @@ pub fn nominated_node(pod: &Pod) -> Option<&str> {
         .filter(|n| !n.is_empty())
 }
 
+/// Insert `(index, total)` among the [`EXPLAINED_NODES`] best of `best` (highest total first;
+/// of equal totals the one found first), dropping the one it pushes out. Nodes come in the
+/// order found, so a node ties with no one it follows.
+fn keep_best(best: &mut Vec<(usize, i64)>, node: (usize, i64)) {
+    if best.len() == EXPLAINED_NODES && best.last().is_some_and(|last| last.1 >= node.1) {
+        return;
+    }
+    let at = best.partition_point(|b| b.1 >= node.1);
+    best.insert(at, node);
+    best.truncate(EXPLAINED_NODES);
+}
+
 /// Decide where `pod` goes. `start` rotates where the search begins, as kube-scheduler does,
 /// so that sampling a share of a large cluster does not always look at the same nodes. A pod
 /// nominated to a node by preemption goes there first if it fits.
@@ -680,8 +705,9 @@ pub fn schedule(pod: &Pod, snapshot: &Snapshot, profile: &Profile, start: usize)
     }
     let want = feasible_nodes_to_find(total, profile.percentage_of_nodes_to_score);
     let mut feasible: Vec<&NodeInfo> = Vec::with_capacity(want.min(total));
-    for i in 0..total {
-        let info = &nodes[(start + i) % total];
+    // From `start` round to just before it (no division per node).
+    let (after, before) = nodes.split_at(start % total.max(1));
+    for info in before.iter().chain(after) {
         match cycle.filter_with_nominated(info, snapshot) {
             Ok(()) => {
                 feasible.push(info);
@@ -705,23 +731,33 @@ pub fn schedule(pod: &Pod, snapshot: &Snapshot, profile: &Profile, start: usize)
         };
     }
     let ctx = ScoreContext::new(&cycle, snapshot);
-    let (mut raw, spread): (Vec<[i64; 7]>, Vec<Option<i64>>) =
-        feasible.iter().map(|n| score(&ctx, n)).unzip();
+    let mut raw: Vec<[i64; 7]> = Vec::with_capacity(feasible.len());
+    let mut spread: Vec<Option<i64>> = Vec::new();
+    for info in &feasible {
+        let (scores, s) = score(&ctx, info);
+        raw.push(scores);
+        if ctx.spread.is_some() {
+            spread.push(s);
+        }
+    }
     // Normalize: fewer intolerable PreferNoSchedule taints is better; more preferred node
     // affinity weight is better; inter-pod weights scale min..max; fewer matching pods in the
     // domain is better for spreading.
     let max_taint = raw.iter().map(|s| s[2]).max().unwrap_or(0);
     let max_aff = raw.iter().map(|s| s[3]).max().unwrap_or(0);
-    let mut inter: Vec<i64> = raw.iter().map(|s| s[4]).collect();
-    if ctx.inter_pod.is_some() {
+    let inter = ctx.inter_pod.is_some().then(|| {
+        let mut inter: Vec<i64> = raw.iter().map(|s| s[4]).collect();
         inter_pod_affinity::normalize(&mut inter);
-    }
+        inter
+    });
     let spread = ctx
         .spread
         .is_some()
         .then(|| topology_spread::normalize(&spread));
     let weights = ctx.weights;
-    let mut totals: Vec<(usize, i64)> = Vec::with_capacity(raw.len());
+    // Highest total wins; ties go to the first found (which rotates with `start`). Only the
+    // best few are kept, best first.
+    let mut best: Vec<(usize, i64)> = Vec::with_capacity(EXPLAINED_NODES + 1);
     for (i, s) in raw.iter_mut().enumerate() {
         s[2] = if max_taint == 0 {
             100
@@ -733,20 +769,13 @@ pub fn schedule(pod: &Pod, snapshot: &Snapshot, profile: &Profile, start: usize)
         } else {
             s[3] * 100 / max_aff
         };
-        s[4] = inter[i];
+        s[4] = inter.as_ref().map_or(0, |v| v[i]);
         s[5] = spread.as_ref().map_or(0, |v| v[i]);
-        totals.push((i, s.iter().zip(&weights).map(|(v, w)| v * w).sum()));
+        let total: i64 = s.iter().zip(&weights).map(|(v, w)| v * w).sum();
+        keep_best(&mut best, (i, total));
     }
-    // Highest total wins; ties go to the first found (which rotates with `start`). Only the
-    // best few are ordered.
-    let best_first = |a: &(usize, i64), b: &(usize, i64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
-    if totals.len() > EXPLAINED_NODES {
-        totals.select_nth_unstable_by(EXPLAINED_NODES - 1, best_first);
-        totals.truncate(EXPLAINED_NODES);
-    }
-    totals.sort_by(best_first);
-    let node = feasible[totals[0].0].name.clone();
-    explanation.top = totals
+    let node = feasible[best[0].0].name.clone();
+    explanation.top = best
         .iter()
         .map(|(i, total)| NodeScore {
             node: feasible[*i].name.clone(),

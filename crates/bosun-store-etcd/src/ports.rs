@@ -25,7 +25,12 @@ pub fn free_port() -> io::Result<u16> {
     static START: OnceLock<u32> = OnceLock::new();
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let span = u32::from(RANGE.end - RANGE.start);
-    let start = *START.get_or_init(|| start_in(span));
+    let start = *START.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        start_in(span, std::process::id(), nanos)
+    });
     for _ in 0..span {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let port = nth_port(start, n);
@@ -43,12 +48,9 @@ fn nth_port(start: u32, n: u32) -> u16 {
     RANGE.start + u16::try_from(offset).unwrap_or(0)
 }
 
-/// This process's starting offset: mixed from its pid and the clock.
-fn start_in(span: u32) -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let mixed = u64::from(std::process::id())
+/// A process's starting offset in a range of `span` ports: mixed from its pid and the clock.
+fn start_in(span: u32, pid: u32, nanos: u32) -> u32 {
+    let mixed = u64::from(pid)
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         .wrapping_add(u64::from(nanos));
     u32::try_from(mixed % u64::from(span)).unwrap_or(0)
@@ -78,6 +80,18 @@ mod tests {
         assert_eq!(nth_port(span - 1, 0), RANGE.end - 1);
         assert_eq!(nth_port(span - 1, 1), RANGE.start);
         assert_eq!(nth_port(5, span), RANGE.start + 5);
-        assert!(start_in(span) < span);
+    }
+
+    #[test]
+    fn processes_started_together_start_far_apart() {
+        let span = u32::from(RANGE.end - RANGE.start);
+        // Consecutive pids in the same nanosecond: offsets in the range, and no two within
+        // the dozen ports a test takes of each other.
+        let mut starts: Vec<u32> = (1000..1064).map(|pid| start_in(span, pid, 7)).collect();
+        assert!(starts.iter().all(|s| *s < span), "{starts:?}");
+        starts.sort_unstable();
+        let closest = starts.windows(2).map(|w| w[1] - w[0]).min();
+        assert!(closest.is_some_and(|d| d >= 12), "{starts:?}");
+        assert!(start_in(span, u32::MAX, u32::MAX) < span);
     }
 }

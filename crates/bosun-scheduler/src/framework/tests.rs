@@ -753,3 +753,34 @@ fn balanced_allocation_is_one_minus_half_the_difference_of_the_shares() {
     // One resource with nothing allocatable: a single share has no deviation.
     assert_eq!(balanced_allocation_score([3000, 5], [4000, 0]), 100);
 }
+
+#[test]
+fn the_best_few_are_kept_highest_first_and_the_first_found_of_a_tie() {
+    let mut best = Vec::new();
+    for node in [(0, 5), (1, 9), (2, 5), (3, 7), (4, 9), (5, 1), (6, 8)] {
+        keep_best(&mut best, node);
+    }
+    // 9 (found 1st at 1, then at 4), 8: of equal totals the one found first goes first.
+    assert_eq!(best, vec![(1, 9), (4, 9), (6, 8)]);
+    // The same as sorting every node by (total desc, found asc) and taking the first few.
+    let all: Vec<(usize, i64)> = (0..50).map(|i| (i, (i as i64 * 37) % 11)).collect();
+    let mut kept = Vec::new();
+    for n in &all {
+        keep_best(&mut kept, *n);
+    }
+    let mut sorted = all.clone();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    sorted.truncate(EXPLAINED_NODES);
+    assert_eq!(kept, sorted);
+}
+
+#[test]
+fn the_search_starts_at_start_and_goes_round() {
+    // With nodes equal, the first found wins: the one at `start`, wrapping past the last.
+    let s = snapshot((0..4).map(|i| node(&format!("n{i}"), json!({}))).collect());
+    let nodes: Vec<&str> = s.nodes().iter().map(|n| n.name.as_str()).collect();
+    for start in 0..9 {
+        let d = schedule(&pod(json!({})), &s, &Profile::default(), start);
+        assert_eq!(bound(&d), Some(nodes[start % 4]), "start {start}");
+    }
+}

@@ -145,6 +145,15 @@ impl Cluster {
         self.children.0[i].as_ref().map(|c| c.id())
     }
 
+    /// The running children: (name, pid).
+    pub(crate) fn processes(&self) -> Vec<(String, u32)> {
+        self.names
+            .iter()
+            .zip(&self.children.0)
+            .filter_map(|(name, c)| Some((name.clone(), c.as_ref()?.id())))
+            .collect()
+    }
+
     /// Kill (SIGKILL) and reap the child `name`.
     pub(crate) fn kill(&mut self, name: &str) {
         if let Some(i) = self.names.iter().position(|n| n == name)

@@ -4,6 +4,7 @@
 pub mod api;
 pub(crate) mod cluster;
 pub mod controllers;
+pub mod cpu;
 pub mod pods;
 pub mod scheduler;
 pub mod stats;

@@ -8,6 +8,7 @@
 //! LeastAllocated spreads the pods' CPU requests over identical nodes.
 
 use super::cluster::{Cluster, PodWatch, create_many, sim_agent_args};
+use super::cpu::{CpuSampler, per_write_line};
 use super::stats::{
     ideal_spread_pct, peak_rss_mb, percentile_by_second_ms, percentile_ms, r1, rss_mb, spread_pct,
 };
@@ -98,7 +99,14 @@ pub async fn run(args: SchedulerBenchArgs) -> Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
+    // Each process's CPU per write in the two phases (the benchmark's own process stands
+    // for the clients creating ConfigMaps, then for the watch that sees the bindings).
+    let mut processes = cluster.processes();
+    processes.push(("bench".into(), std::process::id()));
+    let sampler = CpuSampler::start(processes, Duration::from_millis(250));
+
     // (b) The anchor: the store's write rate through the same API servers, same clients.
+    let anchor_start = Instant::now();
     let (cm_ok, store_writes_per_s, _) = create_many(&cluster.apis, args.pods, args.clients, |i| {
         (
             "/api/v1/namespaces/default/configmaps".into(),
@@ -107,10 +115,13 @@ pub async fn run(args: SchedulerBenchArgs) -> Result<()> {
         )
     })
     .await;
+    let anchor_end = Instant::now();
     println!(
         "store writes (ConfigMap creates, {} clients over {r} API servers): {store_writes_per_s:.0}/s ({cm_ok} of {} succeeded)",
         args.clients, args.pods
     );
+    // Let the last sample after the phase be taken before anything else runs.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     // (a) Throughput: a backlog of pending pods, then the scheduler starts and binds them.
     let watch = PodWatch::start(cluster.new_client(2 % r)?, "bench%3Dsched").await?;
@@ -130,7 +141,8 @@ pub async fn run(args: SchedulerBenchArgs) -> Result<()> {
     .map(String::from)
     .collect();
     let t0 = Instant::now();
-    cluster.spawn("scheduler", &sched_args)?;
+    let scheduler_pid = cluster.spawn("scheduler", &sched_args)?;
+    sampler.add("scheduler", scheduler_pid);
     watch
         .wait(
             "binding",
@@ -163,6 +175,32 @@ pub async fn run(args: SchedulerBenchArgs) -> Result<()> {
     };
     println!(
         "throughput: {created} pods bound in {span:.1} s from the first binding to the last: {pods_per_s:.0} pods/s; ÷ store writes/s = {ratio:.2}"
+    );
+    // CPU per write in each phase: the binding phase counted from the first binding to the
+    // last, as its rate is.
+    let anchor_cpu = sampler.between(anchor_start, anchor_end);
+    let binding_cpu = sampler.between(first_bound, last_bound);
+    let total = |used: &[(String, f64)]| used.iter().map(|(_, s)| s).sum::<f64>();
+    let (anchor_ms, binding_ms) = (
+        total(&anchor_cpu) * 1000.0 / cm_ok.max(1) as f64,
+        total(&binding_cpu) * 1000.0 / created.max(1) as f64,
+    );
+    println!(
+        "  CPU per write, ms: store writes: {}; bindings: {}; the ratio of the two {:.2}",
+        per_write_line(&anchor_cpu, cm_ok),
+        per_write_line(&binding_cpu, created),
+        if binding_ms > 0.0 {
+            anchor_ms / binding_ms
+        } else {
+            0.0
+        }
+    );
+    // Every binding's Scheduled Event is best effort (one writer, a bounded queue): the store
+    // writes of the phase are the bindings and the Events written.
+    let events = scheduled_events(&cluster.apis[0]).await;
+    println!(
+        "  Scheduled Events written by the last binding (+ up to 1,000 queued then): {}",
+        events.map_or_else(|e| format!("unknown ({e:#})"), |n| n.to_string())
     );
     println!(
         "  (the scheduler process started {:.1} s before the first binding: start, leader-free sync of {} nodes and {created} pods; {:.0} pods/s counted from its start)",
@@ -309,12 +347,26 @@ pub async fn run(args: SchedulerBenchArgs) -> Result<()> {
             "rss_mb": r1(rss),
             "peak_rss_mb": r1(peak),
             "spread_pct": r1(spread),
+            "cpu_ms_per_store_write": (anchor_ms * 1000.0).round() / 1000.0,
+            "cpu_ms_per_binding": (binding_ms * 1000.0).round() / 1000.0,
             "nodes": args.nodes,
             "pods": created,
             "agent": args.agent,
         })
     );
     Ok(())
+}
+
+/// How many Events with reason Scheduled the namespace `default` holds.
+async fn scheduled_events(api: &super::api::ApiClient) -> Result<usize> {
+    let (status, body) = api
+        .get("/api/v1/namespaces/default/events?fieldSelector=reason%3DScheduled")
+        .await?;
+    if !status.is_success() {
+        bail!("listing Events: {status}");
+    }
+    let list: Value = serde_json::from_slice(&body)?;
+    Ok(list["items"].as_array().map_or(0, Vec::len))
 }
 
 fn per_node_range(values: &[f64]) -> (f64, f64) {
