@@ -14,7 +14,8 @@
 //! 4. [`scheduler`]: the I/O: watches, binding, status, leader election; [`events`]: Events
 //!    sent best effort, never holding up a binding.
 //! 5. [`preemption`]: DefaultPreemption, pure: the node and victims for a pod that fits nowhere.
-//! 6. [`config`]: profiles from a `KubeSchedulerConfiguration` file.
+//! 6. [`config`]: profiles from a `KubeSchedulerConfiguration` file; [`wire`]: the pods
+//!    its watch decodes.
 
 pub mod config;
 pub mod events;
@@ -27,6 +28,7 @@ pub mod resources;
 pub mod scheduler;
 pub mod snapshot;
 pub mod topology_spread;
+pub mod wire;
 
 pub use config::{ConfigError, SchedulerConfiguration};
 pub use framework::{Decision, Explanation, Profile, ScoringStrategy, schedule};

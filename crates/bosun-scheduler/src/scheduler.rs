@@ -7,6 +7,7 @@ use crate::framework::{Decision, Profile, schedule};
 use crate::preemption::{self, Candidate};
 use crate::queue::SchedulingQueue;
 use crate::snapshot::Snapshot;
+use crate::wire::WatchedPod;
 use bosun_events::Recorder;
 use bosun_leader::ElectionConfig;
 use futures::StreamExt;
@@ -85,6 +86,17 @@ fn scheduler_name(pod: &Pod) -> &str {
         .unwrap_or("default-scheduler")
 }
 
+/// A watch event of [`WatchedPod`]s as one of `Pod`s.
+fn unwrap_pods(e: watcher::Event<WatchedPod>) -> watcher::Event<Pod> {
+    match e {
+        watcher::Event::Apply(p) => watcher::Event::Apply(p.0),
+        watcher::Event::Delete(p) => watcher::Event::Delete(p.0),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitApply(p) => watcher::Event::InitApply(p.0),
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
+}
+
 fn is_terminal(pod: &Pod) -> bool {
     matches!(
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),
@@ -102,7 +114,8 @@ fn spawn_watch<K, F>(
     F: Fn(watcher::Event<K>) -> Input + Send + 'static,
 {
     tokio::spawn(async move {
-        // The cache keeps no managedFields (unused here, and most of a small pod's size).
+        // The cache keeps no managedFields (unused here, and most of a small pod's size; the
+        // pods' are not even decoded, see `WatchedPod`).
         let stream = watcher(api, watcher::Config::default())
             .modify(|o: &mut K| o.meta_mut().managed_fields = None);
         let mut stream = std::pin::pin!(stream);
@@ -196,9 +209,9 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
         stop.clone(),
     );
     spawn_watch(
-        Api::<Pod>::all(client.clone()),
+        Api::<WatchedPod>::all(client.clone()),
         tx.clone(),
-        |e| Input::Pod(Box::new(e)),
+        |e| Input::Pod(Box::new(unwrap_pods(e))),
         stop.clone(),
     );
     spawn_watch(
