@@ -11,12 +11,14 @@ use crate::wire::WatchedPod;
 use bosun_events::Recorder;
 use bosun_leader::ElectionConfig;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Binding, Namespace, Node, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::{WatchStreamExt, watcher};
+use serde::de::IgnoredAny;
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -413,18 +415,26 @@ async fn schedule_loop(client: kube::Client, config: SchedulerConfig, stop: Canc
 async fn bind(client: &kube::Client, pod: &Pod, node: &str, explanation: Option<String>) -> bool {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let mut binding = json!({
-        "apiVersion": "v1",
-        "kind": "Binding",
-        "metadata": {"name": name, "namespace": ns, "uid": pod.metadata.uid},
-        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
-    });
-    if let Some(e) = explanation {
-        binding["metadata"]["annotations"] = json!({ EXPLANATION_ANNOTATION: e });
-    }
+    let binding = Binding {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.clone()),
+            uid: pod.metadata.uid.clone(),
+            annotations: explanation
+                .map(|e| BTreeMap::from([(EXPLANATION_ANNOTATION.to_string(), e)])),
+            ..ObjectMeta::default()
+        },
+        target: ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Node".into()),
+            name: Some(node.to_string()),
+            ..ObjectReference::default()
+        },
+    };
     let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    // The answer is a Status: only its code matters, its body is skipped unread.
     match api
-        .create_subresource::<serde_json::Value, serde_json::Value>(
+        .create_subresource::<Binding, IgnoredAny>(
             "binding",
             &name,
             &PostParams::default(),

@@ -332,6 +332,19 @@ impl Snapshot {
     /// Place a pod on `node` (its spec.nodeName, or the node it is assumed on). A pod placed
     /// already is replaced (moved, or its labels or deletion updated).
     pub fn add_pod(&mut self, pod: &Pod, node: &str) {
+        // A pod placed here already and unchanged in what a placed pod is matched by (the
+        // watch confirming a binding this scheduler assumed): nothing to do, nothing to build.
+        let meta = &pod.metadata;
+        if let Some((n, p)) = meta.uid.as_deref().and_then(|uid| self.pods.get(uid))
+            && n == node
+            && p.terminating == meta.deletion_timestamp.is_some()
+            && meta
+                .labels
+                .as_ref()
+                .map_or(p.labels.is_empty(), |l| *l == *p.labels)
+        {
+            return;
+        }
         let mut placed = PlacedPod::new(pod);
         if placed.uid.is_empty() {
             return;
@@ -539,6 +552,27 @@ mod tests {
         assert_eq!(s.pods_with_affinity().count(), 1);
         s.remove_pod("x");
         assert_eq!(s.pods_with_affinity().count(), 0);
+    }
+
+    #[test]
+    fn a_confirmation_of_a_placed_pod_keeps_it_and_a_deletion_replaces_it() {
+        let mut s = Snapshot::default();
+        s.upsert_node(node("a", "2", "1Gi"));
+        s.add_pod(&pod("p", "500m"), "a");
+        let first = s.pod("p").map(|(_, p)| p.clone()).expect("placed");
+        // The watch confirming the same pod on the same node: the placed pod is kept as it is.
+        s.add_pod(&pod("p", "500m"), "a");
+        assert!(s.pod("p").is_some_and(|(_, p)| Arc::ptr_eq(p, &first)));
+        // Its deletion starts: replaced, now terminating, still counted once.
+        let mut deleting = pod("p", "500m");
+        deleting.metadata.deletion_timestamp = first_time();
+        s.add_pod(&deleting, "a");
+        assert!(s.pod("p").is_some_and(|(_, p)| p.terminating));
+        assert_eq!(s.node("a").map(|n| n.requested.milli_cpu), Some(500));
+    }
+
+    fn first_time() -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
+        serde_json::from_value(json!("2026-12-07T00:00:00Z")).ok()
     }
 
     fn labelled(uid: &str, app: &str) -> Pod {
