@@ -8,7 +8,7 @@ use crate::resources::{Resources, pod_requests};
 use crate::snapshot::{NodeInfo, PlacedPod, Snapshot, host_ports};
 use crate::topology_spread::{self, Constraint, NodeChecks};
 use k8s_openapi::api::core::v1::{
-    NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration,
+    NodeSelectorRequirement, NodeSelectorTerm, Pod, PreferredSchedulingTerm, Taint, Toleration,
 };
 use serde::Serialize;
 use std::borrow::Cow;
@@ -297,6 +297,9 @@ pub struct Cycle<'a> {
     pub ports: Vec<(String, String, i32)>,
     /// Which of [`FILTERS`] are on, in its order, looked up once rather than once per node.
     pub on: [bool; FILTERS.len()],
+    /// Whether the pod has a nodeSelector or required node affinity (NodeAffinity has nothing
+    /// to check on any node otherwise).
+    pub selects_nodes: bool,
 }
 
 impl<'a> Cycle<'a> {
@@ -325,6 +328,16 @@ impl<'a> Cycle<'a> {
             spread,
             ports: host_ports(pod),
             on: FILTERS.map(|f| profile.filter_on(f)),
+            selects_nodes: pod.spec.as_ref().is_some_and(|s| {
+                s.node_selector.is_some()
+                    || s.affinity
+                        .as_ref()
+                        .and_then(|a| a.node_affinity.as_ref())
+                        .is_some_and(|a| {
+                            a.required_during_scheduling_ignored_during_execution
+                                .is_some()
+                        })
+            }),
         })
     }
 
@@ -385,7 +398,7 @@ impl<'a> Cycle<'a> {
                 "node(s) had untolerated taint {node.kubernetes.io/not-ready: }",
             ));
         }
-        if on("NodeAffinity") && !node_affinity_ok(pod, info) {
+        if on("NodeAffinity") && self.selects_nodes && !node_affinity_ok(pod, info) {
             return Err(unresolvable(
                 "node(s) didn't match Pod's node affinity/selector",
             ));
@@ -545,6 +558,8 @@ struct ScoreContext<'a> {
     weights: [i64; 7],
     /// The pod's images, for ImageLocality.
     images: image_locality::PodImages,
+    /// The pod's preferred node affinity terms, for NodeAffinity.
+    preferred: &'a [PreferredSchedulingTerm],
 }
 
 impl<'a> ScoreContext<'a> {
@@ -581,6 +596,17 @@ impl<'a> ScoreContext<'a> {
         images
             .names
             .retain(|image| snapshot.nodes_with_image(image) > 0);
+        let preferred = cycle
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.affinity.as_ref())
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|a| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .as_deref()
+            })
+            .unwrap_or(&[]);
         Self {
             cycle,
             snapshot,
@@ -588,6 +614,7 @@ impl<'a> ScoreContext<'a> {
             spread,
             weights,
             images,
+            preferred,
         }
     }
 }
@@ -617,22 +644,12 @@ fn score(ctx: &ScoreContext, info: &NodeInfo) -> ([i64; 7], Option<i64>) {
             .count() as i64;
     }
     if weights[3] > 0 {
-        out[3] = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.affinity.as_ref())
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|a| {
-                a.preferred_during_scheduling_ignored_during_execution
-                    .as_ref()
-            })
-            .map_or(0, |terms| {
-                terms
-                    .iter()
-                    .filter(|t| term_matches(&t.preference, info))
-                    .map(|t| i64::from(t.weight))
-                    .sum()
-            });
+        out[3] = ctx
+            .preferred
+            .iter()
+            .filter(|t| term_matches(&t.preference, info))
+            .map(|t| i64::from(t.weight))
+            .sum();
     }
     if let Some(s) = &ctx.inter_pod {
         out[4] = s.score(info);
@@ -706,8 +723,8 @@ pub fn schedule(pod: &Pod, snapshot: &Snapshot, profile: &Profile, start: usize)
     let want = feasible_nodes_to_find(total, profile.percentage_of_nodes_to_score);
     let mut feasible: Vec<&NodeInfo> = Vec::with_capacity(want.min(total));
     // From `start` round to just before it (no division per node).
-    let (after, before) = nodes.split_at(start % total.max(1));
-    for info in before.iter().chain(after) {
+    let (head, tail) = nodes.split_at(start % total.max(1));
+    for info in tail.iter().chain(head) {
         match cycle.filter_with_nominated(info, snapshot) {
             Ok(()) => {
                 feasible.push(info);
