@@ -295,8 +295,6 @@ pub struct Cycle<'a> {
     pub spread: Option<topology_spread::FilterState>,
     /// The host ports the pod asks for (NodePorts), read once rather than once per node.
     pub ports: Vec<(String, String, i32)>,
-    /// Which of [`FILTERS`] are on, in its order, looked up once rather than once per node.
-    pub on: [bool; FILTERS.len()],
     /// Whether the pod has a nodeSelector or required node affinity (NodeAffinity has nothing
     /// to check on any node otherwise).
     pub selects_nodes: bool,
@@ -327,7 +325,6 @@ impl<'a> Cycle<'a> {
             inter_pod,
             spread,
             ports: host_ports(pod),
-            on: FILTERS.map(|f| profile.filter_on(f)),
             selects_nodes: pod.spec.as_ref().is_some_and(|s| {
                 s.node_selector.is_some()
                     || s.affinity
@@ -357,13 +354,7 @@ impl<'a> Cycle<'a> {
     /// The filters, in kube-scheduler's order: the first that refuses the node says why.
     pub fn filter(&self, info: &NodeInfo, snapshot: &Snapshot) -> Result<(), Failure> {
         let pod = self.pod;
-        // A name of FILTERS (compared with constants, folded by the compiler).
-        let on = |name| {
-            FILTERS
-                .iter()
-                .position(|f| *f == name)
-                .is_none_or(|i| self.on[i])
-        };
+        let on = |name| self.profile.filter_on(name);
         let spec = pod.spec.as_ref();
         if on("NodeUnschedulable") && info.unschedulable {
             let taint = Taint {

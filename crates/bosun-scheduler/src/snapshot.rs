@@ -353,13 +353,6 @@ impl Snapshot {
         if self.pods.get(&placed.uid).is_some_and(|(_, p)| p.preempted) {
             placed.preempted = true;
         }
-        if let Some((n, p)) = self.pods.get(&placed.uid)
-            && n == node
-            && p.terminating == placed.terminating
-            && p.labels == placed.labels
-        {
-            return;
-        }
         self.remove_pod(&placed.uid);
         placed.labels = self.intern(placed.labels);
         let placed = Arc::new(placed);
