@@ -114,16 +114,16 @@ impl Drop for CpuSampler {
     }
 }
 
-/// One line: each process's CPU milliseconds per write and the sum, e.g.
-/// `api-1 0.31, scheduler 0.25, … = 0.80 ms`.
-pub fn per_write_line(used: &[(String, f64)], writes: usize) -> String {
+/// Each process's CPU milliseconds per write and their sum, as one line (e.g.
+/// `api-1 0.31, scheduler 0.25, … = 0.80 ms`), and the sum.
+pub fn per_write(used: &[(String, f64)], writes: usize) -> (String, f64) {
     let per = |s: f64| s * 1000.0 / writes.max(1) as f64;
     let parts: Vec<String> = used
         .iter()
         .map(|(name, s)| format!("{name} {:.3}", per(*s)))
         .collect();
-    let total: f64 = used.iter().map(|(_, s)| *s).sum();
-    format!("{} = {:.3} ms", parts.join(", "), per(total))
+    let total = per(used.iter().map(|(_, s)| *s).sum());
+    (format!("{} = {total:.3} ms", parts.join(", ")), total)
 }
 
 #[cfg(test)]
@@ -173,8 +173,8 @@ mod tests {
     fn per_write_figures_add_up() {
         let used = vec![("api-1".to_string(), 2.0), ("scheduler".to_string(), 1.0)];
         assert_eq!(
-            per_write_line(&used, 1000),
-            "api-1 2.000, scheduler 1.000 = 3.000 ms"
+            per_write(&used, 1000),
+            ("api-1 2.000, scheduler 1.000 = 3.000 ms".to_string(), 3.0)
         );
     }
 }

@@ -8,7 +8,7 @@
 //! LeastAllocated spreads the pods' CPU requests over identical nodes.
 
 use super::cluster::{Cluster, PodWatch, create_many, sim_agent_args};
-use super::cpu::{CpuSampler, per_write_line};
+use super::cpu::{CpuSampler, per_write};
 use super::stats::{
     ideal_spread_pct, peak_rss_mb, percentile_by_second_ms, percentile_ms, r1, rss_mb, spread_pct,
 };
@@ -178,17 +178,10 @@ pub async fn run(args: SchedulerBenchArgs) -> Result<()> {
     );
     // CPU per write in each phase: the binding phase counted from the first binding to the
     // last, as its rate is.
-    let anchor_cpu = sampler.between(anchor_start, anchor_end);
-    let binding_cpu = sampler.between(first_bound, last_bound);
-    let total = |used: &[(String, f64)]| used.iter().map(|(_, s)| s).sum::<f64>();
-    let (anchor_ms, binding_ms) = (
-        total(&anchor_cpu) * 1000.0 / cm_ok.max(1) as f64,
-        total(&binding_cpu) * 1000.0 / created.max(1) as f64,
-    );
+    let (anchor_line, anchor_ms) = per_write(&sampler.between(anchor_start, anchor_end), cm_ok);
+    let (binding_line, binding_ms) = per_write(&sampler.between(first_bound, last_bound), created);
     println!(
-        "  CPU per write, ms: store writes: {}; bindings: {}; the ratio of the two {:.2}",
-        per_write_line(&anchor_cpu, cm_ok),
-        per_write_line(&binding_cpu, created),
+        "  CPU per write, ms: store writes: {anchor_line}; bindings: {binding_line}; the ratio of the two {:.2}",
         if binding_ms > 0.0 {
             anchor_ms / binding_ms
         } else {
