@@ -136,20 +136,28 @@ pub async fn dispatch(state: &AppState, call: Call) -> Result<Response> {
     }
 }
 
-/// Refuse writes into a namespace that does not exist or is being deleted.
+/// Refuse writes into a namespace that does not exist or is being deleted. As
+/// kube-apiserver's NamespaceLifecycle admission reads its namespace informer first, the
+/// namespace comes from this server's watch cache; only one the cache does not hold (not loaded
+/// yet, or created an instant ago through another replica) is read from the store, with a
+/// quorum read. A create thus costs no leader round trip before its write.
 async fn check_namespace(state: &AppState, res: &ResourceInfo, ns: Option<&str>) -> Result<()> {
     let (true, Some(ns)) = (res.namespaced, ns) else {
         return Ok(());
     };
     let namespaces = resources::find("", "v1", "namespaces")
         .ok_or_else(|| ApiError::internal("no namespaces resource"))?;
-    let found = registry::get(state.store(), namespaces, None, ns).await?;
-    if found
-        .object
-        .pointer("/status/phase")
-        .and_then(Value::as_str)
-        == Some("Terminating")
-    {
+    let key = registry::key(namespaces, None, ns);
+    let cached = state.watch_caches().get(namespaces).get(key.as_bytes());
+    let namespace = match cached {
+        Ok(Some(cached)) => cached.value(),
+        Ok(None) | Err(_) => {
+            registry::get(state.store(), namespaces, None, ns)
+                .await?
+                .object
+        }
+    };
+    if namespace.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") {
         return Err(ApiError::forbidden(&format!(
             "unable to create new content in namespace {ns} because it is being terminated"
         ))

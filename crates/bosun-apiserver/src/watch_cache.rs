@@ -259,6 +259,16 @@ impl WatchCache {
         })
     }
 
+    /// The object at `key` as the cache holds it (`None`: not there); unservable until the
+    /// cache has loaded. The copy may trail the store by the changes still on their way to it.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Arc<CachedObject>>, Unservable> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        if !state.ready {
+            return Err(Unservable::NotReady);
+        }
+        Ok(state.objects.get(key).cloned())
+    }
+
     /// The objects at the cache's current revision and a watch continuing from there: what a
     /// watch without a resourceVersion (or at 0) sends.
     pub fn list_and_watch(&self, prefix: &str) -> Result<(CacheList, CacheWatch), Unservable> {

@@ -247,6 +247,55 @@ async fn creates_in_missing_namespaces_and_duplicates_are_refused() {
 }
 
 #[tokio::test]
+async fn creates_in_a_terminating_namespace_are_refused() {
+    let api = api().await;
+    let (code, _) = api
+        .call_json(
+            "POST",
+            "/api/v1/namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}}),
+        )
+        .await;
+    assert_eq!(code, 201);
+    // Right after the namespace's create the server's cache may not hold it yet: the store does.
+    let uri = "/api/v1/namespaces/doomed/configmaps";
+    let (code, _) = api.call("POST", uri, "application/json", cm("early")).await;
+    assert_eq!(code, 201);
+    let (code, ns) = api
+        .call(
+            "DELETE",
+            "/api/v1/namespaces/doomed",
+            "application/json",
+            "",
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    // As kube-apiserver's admission reads its namespace informer, the refusal follows the
+    // namespace's change through this server's watch cache: within moments, not at once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for i in 0.. {
+        let (code, status) = api
+            .call("POST", uri, "application/json", cm(&format!("late-{i}")))
+            .await;
+        if code == 403 {
+            assert_eq!(status["reason"], "Forbidden");
+            assert_eq!(
+                status["message"],
+                "unable to create new content in namespace doomed because it is being terminated"
+            );
+            break;
+        }
+        assert_eq!(code, 201, "{status}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "creates still accepted 5 s after the namespace went Terminating"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
 async fn lists_page_with_limit_and_continue() {
     let api = api().await;
     for i in 0..7 {
