@@ -45,6 +45,9 @@ pub struct SchedulerBenchArgs {
     /// scheduler_perf, and the API server's writes are the creates, bindings and Events alone.
     #[arg(long)]
     pub agent: bool,
+    /// Bindings the scheduler keeps in flight (default: the scheduler's own default).
+    #[arg(long)]
+    pub bind_concurrency: Option<usize>,
     /// Where data dirs and logs go (default: a fresh temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -130,7 +133,7 @@ pub async fn run(args: SchedulerBenchArgs) -> Result<()> {
     })
     .await;
     println!("  {created} pods created, pending ({create_rate:.0}/s); starting the scheduler");
-    let sched_args: Vec<String> = [
+    let mut sched_args: Vec<String> = [
         "scheduler",
         "--kubeconfig",
         &cluster.kubeconfig(0).display().to_string(),
@@ -140,6 +143,9 @@ pub async fn run(args: SchedulerBenchArgs) -> Result<()> {
     .into_iter()
     .map(String::from)
     .collect();
+    if let Some(n) = args.bind_concurrency {
+        sched_args.extend(["--bind-concurrency".into(), n.to_string()]);
+    }
     let t0 = Instant::now();
     let scheduler_pid = cluster.spawn("scheduler", &sched_args)?;
     sampler.add("scheduler", scheduler_pid);
