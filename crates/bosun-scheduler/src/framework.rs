@@ -8,7 +8,8 @@ use crate::resources::{Resources, pod_requests};
 use crate::snapshot::{NodeInfo, PlacedPod, Snapshot, host_ports};
 use crate::topology_spread::{self, Constraint, NodeChecks};
 use k8s_openapi::api::core::v1::{
-    NodeSelectorRequirement, NodeSelectorTerm, Pod, PreferredSchedulingTerm, Taint, Toleration,
+    NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PreferredSchedulingTerm, Taint,
+    Toleration,
 };
 use serde::Serialize;
 use std::borrow::Cow;
@@ -238,30 +239,52 @@ fn term_matches(term: &NodeSelectorTerm, info: &NodeInfo) -> bool {
 
 /// Whether the pod's nodeSelector and required node affinity admit the node.
 pub fn node_affinity_ok(pod: &Pod, info: &NodeInfo) -> bool {
-    let spec = pod.spec.as_ref();
-    // The node's labels are read only for a pod that asks for some (they are a pointer away).
-    if let Some(selector) = spec.and_then(|s| s.node_selector.as_ref())
-        && !selector
-            .iter()
-            .all(|(k, v)| info.labels().get(k) == Some(v))
-    {
-        return false;
+    NodeSelection::of(pod).matches(info)
+}
+
+/// What a pod asks of a node's labels: its nodeSelector and its required node affinity, read
+/// from the pod once (a scheduling cycle reads them for every node it filters).
+#[derive(Debug, Clone, Copy)]
+pub struct NodeSelection<'a> {
+    selector: Option<&'a BTreeMap<String, String>>,
+    required: Option<&'a NodeSelector>,
+}
+
+impl<'a> NodeSelection<'a> {
+    pub fn of(pod: &'a Pod) -> Self {
+        let spec = pod.spec.as_ref();
+        Self {
+            selector: spec.and_then(|s| s.node_selector.as_ref()),
+            required: spec
+                .and_then(|s| s.affinity.as_ref())
+                .and_then(|a| a.node_affinity.as_ref())
+                .and_then(|a| {
+                    a.required_during_scheduling_ignored_during_execution
+                        .as_ref()
+                }),
+        }
     }
-    if let Some(required) = spec
-        .and_then(|s| s.affinity.as_ref())
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|a| {
-            a.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        })
-        && !required
-            .node_selector_terms
-            .iter()
-            .any(|t| term_matches(t, info))
-    {
-        return false;
+
+    /// Whether the node's labels satisfy both. The labels are read only when the pod asks for
+    /// some (they are a pointer away).
+    pub fn matches(&self, info: &NodeInfo) -> bool {
+        if let Some(selector) = self.selector
+            && !selector
+                .iter()
+                .all(|(k, v)| info.labels().get(k) == Some(v))
+        {
+            return false;
+        }
+        if let Some(required) = self.required
+            && !required
+                .node_selector_terms
+                .iter()
+                .any(|t| term_matches(t, info))
+        {
+            return false;
+        }
+        true
     }
-    true
 }
 
 /// The first NoSchedule/NoExecute taint of the node the pod does not tolerate.
@@ -295,9 +318,8 @@ pub struct Cycle<'a> {
     pub spread: Option<topology_spread::FilterState>,
     /// The host ports the pod asks for (NodePorts), read once rather than once per node.
     pub ports: Vec<(String, String, i32)>,
-    /// Whether the pod has a nodeSelector or required node affinity (NodeAffinity has nothing
-    /// to check on any node otherwise).
-    pub selects_nodes: bool,
+    /// The pod's nodeSelector and required node affinity (NodeAffinity), read once.
+    pub selection: NodeSelection<'a>,
 }
 
 impl<'a> Cycle<'a> {
@@ -325,16 +347,7 @@ impl<'a> Cycle<'a> {
             inter_pod,
             spread,
             ports: host_ports(pod),
-            selects_nodes: pod.spec.as_ref().is_some_and(|s| {
-                s.node_selector.is_some()
-                    || s.affinity
-                        .as_ref()
-                        .and_then(|a| a.node_affinity.as_ref())
-                        .is_some_and(|a| {
-                            a.required_during_scheduling_ignored_during_execution
-                                .is_some()
-                        })
-            }),
+            selection: NodeSelection::of(pod),
         })
     }
 
@@ -389,7 +402,7 @@ impl<'a> Cycle<'a> {
                 "node(s) had untolerated taint {node.kubernetes.io/not-ready: }",
             ));
         }
-        if on("NodeAffinity") && self.selects_nodes && !node_affinity_ok(pod, info) {
+        if on("NodeAffinity") && !self.selection.matches(info) {
             return Err(unresolvable(
                 "node(s) didn't match Pod's node affinity/selector",
             ));
