@@ -3,7 +3,8 @@
 //! Every append, truncate, purge and vote is one redb transaction committed with
 //! `Durability::Immediate` (fsync) before openraft is told it is done, so an acknowledged write is
 //! on disk on a quorum. The committed log id is saved without fsync: it only speeds up restarts
-//! (openraft re-applies up to it) and is never needed for safety.
+//! (openraft re-applies up to it) and is never needed for safety; a member that resumes as
+//! leader reads at no less than its log's end at start, not at it (`member::ResumedLeadership`).
 //!
 //! A purge only records how far the log is purged (a small transaction); the purged entries
 //! are deleted a few at a time by the appends that follow, in their transactions. Deleting
@@ -142,6 +143,14 @@ impl LogStore {
             .flatten();
         store.purged_through = Arc::new(std::sync::Mutex::new(purged.map(|l| l.index)));
         Ok(store)
+    }
+
+    /// The saved vote and the last log id, as openraft will find them when it starts.
+    pub(crate) async fn saved_position(
+        &mut self,
+    ) -> Result<(Option<Vote>, Option<LogId>), StorageError> {
+        let vote = self.read_vote().await?;
+        Ok((vote, self.get_log_state().await?.last_log_id))
     }
 
     fn purge_point(&self) -> Option<u64> {

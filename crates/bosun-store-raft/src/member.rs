@@ -12,7 +12,9 @@ use crate::log_store::{LogStore, OpenError};
 use crate::network::{Network, TransportError, http_client, post};
 use crate::snapshot::SnapshotError;
 use crate::state_machine::StateMachine;
-use crate::types::{Applied, Command, NodeId, Proposal, Raft, RequestId, RequestResult};
+use crate::types::{
+    Applied, Command, LogId, NodeId, Proposal, Raft, RequestId, RequestResult, Vote,
+};
 use bosun_store::{
     Consistency, Error, LocalStore, RangeRequest, RangeResponse, Result, Revision, Store, Txn,
     TxnResponse, WatchRequest, WatchStream, validate_txn,
@@ -150,6 +152,42 @@ fn answer_all(batch: Vec<Pending>, error: Error) {
 
 type ReadIndexReply = oneshot::Sender<Result<u64>>;
 
+/// The leadership a member takes back when it starts: openraft resumes a member whose saved
+/// vote is its own committed vote as leader of that term at once, with no election and no new
+/// blank entry. In that term its commit index starts from the one it saved, which is not fsynced
+/// (see [`crate::log_store`]) and may be older than writes it acknowledged before it stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ResumedLeadership {
+    /// The term it leads again.
+    term: u64,
+    /// The last index of its log when it started: every write it acknowledged is at or below.
+    last_index: u64,
+}
+
+impl ResumedLeadership {
+    /// What member `id` resumes, from the vote and last log id it saved.
+    pub(crate) fn of(id: NodeId, vote: Option<Vote>, last_log: Option<LogId>) -> Option<Self> {
+        let vote = vote.filter(|v| v.committed && v.leader_id.voted_for() == Some(id))?;
+        Some(Self {
+            term: vote.leader_id.term,
+            last_index: last_log?.index,
+        })
+    }
+}
+
+/// The log index a linearizable read waits for, from what openraft's leadership check answered
+/// (its commit index, or its blank entry of the term if later). In a term the leader resumed,
+/// the commit index it knows may trail what it acknowledged before a restart, so the read waits
+/// for the log's end at start as well; in any later term the leader's new blank entry follows
+/// everything committed before.
+pub(crate) fn read_index(read_log_id: Option<LogId>, resumed: Option<ResumedLeadership>) -> u64 {
+    let index = read_log_id.map_or(0, |l| l.index);
+    match (read_log_id, resumed) {
+        (Some(l), Some(r)) if l.leader_id.term == r.term => index.max(r.last_index),
+        _ => index,
+    }
+}
+
 struct Inner {
     id: NodeId,
     raft: Raft,
@@ -160,6 +198,7 @@ struct Inner {
     addr: SocketAddr,
     proposals: mpsc::Sender<Pending>,
     reads: mpsc::Sender<ReadIndexReply>,
+    resumed: Option<ResumedLeadership>,
     shutdown: CancellationToken,
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -190,12 +229,17 @@ impl RaftStore {
             path: config.data_dir.clone(),
             source,
         })?;
-        let log = LogStore::open(
+        let mut log = LogStore::open(
             &config.data_dir,
             &config.cluster,
             config.id,
             config.cache_bytes,
         )?;
+        let resumed = log
+            .saved_position()
+            .await
+            .map(|(vote, last)| ResumedLeadership::of(config.id, vote, last))
+            .map_err(|e| StartError::Raft(format!("reading the saved vote and log: {e}")))?;
         let local = LocalStore::default();
         let sm = StateMachine::open(config.data_dir.join("snapshots"), local.clone())?;
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -248,6 +292,7 @@ impl RaftStore {
                 addr,
                 proposals,
                 reads,
+                resumed,
                 shutdown: CancellationToken::new(),
                 tasks: std::sync::Mutex::new(Vec::new()),
             }),
@@ -606,7 +651,7 @@ impl RaftStore {
     pub(crate) async fn leader_read_index(&self) -> Result<u64> {
         let timeout = self.inner.config.request_timeout;
         match tokio::time::timeout(timeout, self.inner.raft.get_read_log_id()).await {
-            Ok(Ok((read_log_id, _applied))) => Ok(read_log_id.map_or(0, |l| l.index)),
+            Ok(Ok((read_log_id, _applied))) => Ok(read_index(read_log_id, self.inner.resumed)),
             Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_)))) => {
                 Err(Error::Unavailable("not the leader".into()))
             }
@@ -772,5 +817,60 @@ impl Store for RaftStore {
     async fn current_revision(&self) -> Result<Revision> {
         self.read_barrier().await?;
         Ok(self.inner.local.revision())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::{CommittedLeaderId, LeaderId};
+
+    fn log_id(term: u64, index: u64) -> LogId {
+        LogId::new(CommittedLeaderId::new(term, 1), index)
+    }
+
+    fn vote(term: u64, node: NodeId, committed: bool) -> Vote {
+        Vote {
+            leader_id: LeaderId::new(term, node),
+            committed,
+        }
+    }
+
+    #[test]
+    fn only_its_own_committed_vote_is_resumed_leadership() {
+        let last = Some(log_id(3, 40));
+        assert_eq!(
+            ResumedLeadership::of(1, Some(vote(3, 1, true)), last),
+            Some(ResumedLeadership {
+                term: 3,
+                last_index: 40
+            })
+        );
+        // Another member's leadership, a vote only granted, no vote, or an empty log: none.
+        assert_eq!(ResumedLeadership::of(1, Some(vote(3, 2, true)), last), None);
+        assert_eq!(
+            ResumedLeadership::of(1, Some(vote(3, 1, false)), last),
+            None
+        );
+        assert_eq!(ResumedLeadership::of(1, None, last), None);
+        assert_eq!(ResumedLeadership::of(1, Some(vote(3, 1, true)), None), None);
+    }
+
+    #[test]
+    fn in_a_resumed_term_reads_wait_for_the_log_end_at_start() {
+        let resumed = Some(ResumedLeadership {
+            term: 3,
+            last_index: 40,
+        });
+        // The saved commit index (38) trails the acknowledged writes (up to 40).
+        assert_eq!(read_index(Some(log_id(3, 38)), resumed), 40);
+        // Once the commit index passes it, the commit index rules.
+        assert_eq!(read_index(Some(log_id(3, 45)), resumed), 45);
+        // A later term has its own blank entry after everything committed: no floor (the log
+        // may have been cut below the old end, which would never be applied).
+        assert_eq!(read_index(Some(log_id(4, 39)), resumed), 39);
+        // A member that did not resume leadership reads at the commit index.
+        assert_eq!(read_index(Some(log_id(3, 38)), None), 38);
+        assert_eq!(read_index(None, None), 0);
     }
 }
