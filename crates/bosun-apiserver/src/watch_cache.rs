@@ -173,6 +173,23 @@ struct State {
     live: broadcast::Sender<Arc<CachedEvent>>,
 }
 
+impl State {
+    /// The objects under `prefix`, in key order, at the cache's revision.
+    fn under(&self, prefix: &str) -> CacheList {
+        let start = Bytes::copy_from_slice(prefix.as_bytes());
+        let objects = self
+            .objects
+            .range(start..)
+            .take_while(|(k, _)| k.starts_with(prefix.as_bytes()))
+            .map(|(_, o)| o.clone())
+            .collect();
+        CacheList {
+            objects,
+            revision: self.revision,
+        }
+    }
+}
+
 /// The cache of one resource (all namespaces).
 #[derive(Debug)]
 pub struct WatchCache {
@@ -240,69 +257,42 @@ impl WatchCache {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// The state, once the cache has loaded.
+    fn ready_state(&self) -> Result<std::sync::RwLockReadGuard<'_, State>, Unservable> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        if state.ready {
+            Ok(state)
+        } else {
+            Err(Unservable::NotReady)
+        }
+    }
+
     /// Every object under `prefix` (a namespace's or the whole resource's), in key order.
     pub fn list(&self, prefix: &str) -> Result<CacheList, Unservable> {
-        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        if !state.ready {
-            return Err(Unservable::NotReady);
-        }
-        let start = Bytes::copy_from_slice(prefix.as_bytes());
-        let objects = state
-            .objects
-            .range(start..)
-            .take_while(|(k, _)| k.starts_with(prefix.as_bytes()))
-            .map(|(_, o)| o.clone())
-            .collect();
-        Ok(CacheList {
-            objects,
-            revision: state.revision,
-        })
+        Ok(self.ready_state()?.under(prefix))
     }
 
     /// The object at `key` as the cache holds it (`None`: not there); unservable until the
     /// cache has loaded. The copy may trail the store by the changes still on their way to it.
     pub fn get(&self, key: &[u8]) -> Result<Option<Arc<CachedObject>>, Unservable> {
-        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        if !state.ready {
-            return Err(Unservable::NotReady);
-        }
-        Ok(state.objects.get(key).cloned())
+        Ok(self.ready_state()?.objects.get(key).cloned())
     }
 
     /// The objects at the cache's current revision and a watch continuing from there: what a
     /// watch without a resourceVersion (or at 0) sends.
     pub fn list_and_watch(&self, prefix: &str) -> Result<(CacheList, CacheWatch), Unservable> {
-        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        if !state.ready {
-            return Err(Unservable::NotReady);
-        }
-        let start = Bytes::copy_from_slice(prefix.as_bytes());
-        let objects = state
-            .objects
-            .range(start..)
-            .take_while(|(k, _)| k.starts_with(prefix.as_bytes()))
-            .map(|(_, o)| o.clone())
-            .collect();
+        let state = self.ready_state()?;
         let watch = CacheWatch {
             backlog: vec![],
             live: state.live.subscribe(),
             after: state.revision,
         };
-        Ok((
-            CacheList {
-                objects,
-                revision: state.revision,
-            },
-            watch,
-        ))
+        Ok((state.under(prefix), watch))
     }
 
     /// The changes after `revision`, then live ones.
     pub fn watch(&self, revision: i64) -> Result<CacheWatch, Unservable> {
-        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        if !state.ready {
-            return Err(Unservable::NotReady);
-        }
+        let state = self.ready_state()?;
         if revision < state.window_start {
             return Err(Unservable::TooOld);
         }

@@ -237,11 +237,6 @@ fn term_matches(term: &NodeSelectorTerm, info: &NodeInfo) -> bool {
             .all(|r| r.key == "metadata.name" && requirement_matches(r, Some(&info.name)))
 }
 
-/// Whether the pod's nodeSelector and required node affinity admit the node.
-pub fn node_affinity_ok(pod: &Pod, info: &NodeInfo) -> bool {
-    NodeSelection::of(pod).matches(info)
-}
-
 /// What a pod asks of a node's labels: its nodeSelector and its required node affinity, read
 /// from the pod once (a scheduling cycle reads them for every node it filters).
 #[derive(Debug, Clone, Copy)]
@@ -294,14 +289,27 @@ fn untolerated_taint<'a>(pod: &Pod, info: &'a NodeInfo) -> Option<&'a Taint> {
     })
 }
 
-struct PodChecks<'a>(&'a Pod);
+/// The node checks topology spread counts a node by, with the pod's selection read once.
+struct PodChecks<'a> {
+    pod: &'a Pod,
+    selection: NodeSelection<'a>,
+}
+
+impl<'a> PodChecks<'a> {
+    fn of(pod: &'a Pod) -> Self {
+        Self {
+            pod,
+            selection: NodeSelection::of(pod),
+        }
+    }
+}
 
 impl NodeChecks for PodChecks<'_> {
     fn affinity_ok(&self, info: &NodeInfo) -> bool {
-        node_affinity_ok(self.0, info)
+        self.selection.matches(info)
     }
     fn taints_ok(&self, info: &NodeInfo) -> bool {
-        untolerated_taint(self.0, info).is_none()
+        untolerated_taint(self.pod, info).is_none()
     }
 }
 
@@ -334,7 +342,7 @@ impl<'a> Cycle<'a> {
             None
         };
         let spread = if profile.filter_on("PodTopologySpread") {
-            topology_spread::FilterState::new(pod, &constraints, snapshot, &PodChecks(pod))
+            topology_spread::FilterState::new(pod, &constraints, snapshot, &PodChecks::of(pod))
         } else {
             None
         };
@@ -358,7 +366,10 @@ impl<'a> Cycle<'a> {
             s.update(placed, info.labels(), snapshot.namespaces(), delta);
         }
         if let Some(s) = &mut self.spread {
-            let checks = PodChecks(self.pod);
+            let checks = PodChecks {
+                pod: self.pod,
+                selection: self.selection,
+            };
             let ok = (checks.affinity_ok(info), checks.taints_ok(info));
             s.update(placed, info, ok, delta);
         }
@@ -586,7 +597,7 @@ impl<'a> ScoreContext<'a> {
                     cycle.pod,
                     &cycle.constraints,
                     snapshot,
-                    &PodChecks(cycle.pod),
+                    &PodChecks::of(cycle.pod),
                 )
             })
             .flatten();
