@@ -3,8 +3,9 @@
 //! Every append, truncate, purge and vote is one redb transaction committed with
 //! `Durability::Immediate` (fsync) before openraft is told it is done, so an acknowledged write is
 //! on disk on a quorum. The committed log id is saved without fsync: it only speeds up restarts
-//! (openraft re-applies up to it) and is never needed for safety; a member that resumes as
-//! leader reads at no less than its log's end at start, not at it (`member::ResumedLeadership`).
+//! (openraft re-applies up to it) and is never needed for safety: a member that resumes as
+//! leader at start does not trust it for reads but waits for its log's end
+//! (`member::ResumedLeadership`).
 //!
 //! A purge only records how far the log is purged (a small transaction); the purged entries
 //! are deleted a few at a time by the appends that follow, in their transactions. Deleting
